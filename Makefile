@@ -1,0 +1,59 @@
+# The WLZ outcomes pipeline. Two commands on a fresh machine:
+#   make run    create .venv from the lock file and run the whole pipeline on data/sample/
+#   make test   run the test suite
+# Needs only Python 3.11 with pip and venv (PYTHON may point elsewhere).
+
+PYTHON ?= python3.11
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.8
+# Where `make run` / `make dev` keep the warehouse and Dagster's instance.
+WLZ_HOME ?= $(CURDIR)/.wlz
+export DAGSTER_HOME ?= $(WLZ_HOME)/dagster
+
+.PHONY: install run test dev lint format lock clean generate-sample
+
+install: $(VENV)/.installed
+
+# The venv is rebuilt whenever the lock file or the project metadata change.
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+run: install
+	mkdir -p $(DAGSTER_HOME)
+	$(BIN)/wlz run --data-dir data/sample --warehouse $(WLZ_HOME)/warehouse/wlz.duckdb
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+dev: install
+	mkdir -p $(DAGSTER_HOME)
+	WLZ_DATA_DIR=$${WLZ_DATA_DIR:-$(CURDIR)/data/sample} \
+	WLZ_WAREHOUSE=$${WLZ_WAREHOUSE:-$(WLZ_HOME)/warehouse/wlz.duckdb} \
+	$(BIN)/dagster dev -w workspace.yaml
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Regenerate the lock file after changing dependencies in pyproject.toml.
+lock: install
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+
+# Rewrite the committed synthetic sample (deterministic: same seed, same bytes).
+generate-sample: install
+	rm -rf data/sample.new
+	$(BIN)/wlz generate --scale sample --seed 20170901 --out data/sample.new
+	cp data/sample/README.md data/sample.new/README.md 2>/dev/null || true
+	rm -rf data/sample && mv data/sample.new data/sample
+
+clean:
+	rm -rf $(VENV) $(WLZ_HOME) .pytest_cache

@@ -1,0 +1,442 @@
+"""Landing folder -> file registry -> raw layer.
+
+Every file is identified by its content hash: the same bytes dropped twice, or under a
+new name, ingest nothing new (status ``duplicate``). Each received file is kept in a
+content-addressed archive beside the warehouse. A file that cannot be read, or sits
+where the pipeline does not expect it, is ``quarantined`` whole with a reason a person
+can act on; every other file still goes through. A newer file of the same kind for the
+same anchor and period ``supersedes`` the older one (the older stays in the registry).
+
+Each file is ingested in its own transaction, so a failure part-way through leaves no
+half-loaded file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from wlz_pipeline.canonical import (
+    INTERACTION_FIELDS,
+    MIS_DATE_FIELDS,
+    MIS_KINDS,
+    REFERENCE_FILES,
+)
+from wlz_pipeline.sources.ctf import read_ctf
+from wlz_pipeline.sources.mis import MisProfile, load_profiles, read_mis_csv
+from wlz_pipeline.sources.survey import read_survey
+from wlz_pipeline.sources.tabular import read_fixed_csv
+from wlz_pipeline.sources.text import UnreadableFile
+from wlz_pipeline.warehouse import transaction
+
+log = logging.getLogger(__name__)
+
+#: Landing sub-folders and the source each holds (sources.md "Landing layout").
+SOURCES = ("reference", "mis", "surveys", "interactions", "partners")
+MAX_FILE_BYTES = 2 * 1024**3
+
+Rows = list[tuple[int, dict[str, str | None]]]
+
+
+@dataclass
+class Parsed:
+    """What a reader made of one file: canonical rows per raw table, and notes."""
+
+    tables: dict[str, Rows] = field(default_factory=dict)
+    profile: str | None = None
+    kinds: list[str] = field(default_factory=list)
+    period: str | None = None
+    as_of: date | None = None
+    findings: list[tuple[str | None, str | None, str, str, str | None]] = field(
+        default_factory=list
+    )  # (location, column, severity, problem, expected)
+
+
+@dataclass
+class IngestReport:
+    source: str
+    seen: int = 0
+    ingested: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    unchanged: int = 0
+    rows: int = 0
+    quarantine_reasons: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_metadata(self) -> dict[str, int]:
+        return {
+            "files_seen": self.seen,
+            "files_ingested": self.ingested,
+            "files_duplicate": self.duplicates,
+            "files_quarantined": self.quarantined,
+            "files_already_known": self.unchanged,
+            "rows_ingested": self.rows,
+        }
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def landing_files(data_dir: Path, source: str) -> list[Path]:
+    """Files under one landing sub-folder, sorted, never following links out of it."""
+    root = data_dir / source
+    if not root.is_dir():
+        return []
+    out = []
+    for p in sorted(root.rglob("*")):
+        if p.is_symlink() or not p.is_file() or p.name.startswith("."):
+            continue
+        out.append(p)
+    return out
+
+
+def stray_files(data_dir: Path, ignore: Iterable[str]) -> list[Path]:
+    """Top-level files and folders the landing layout does not have."""
+    ignore = set(ignore)
+    return [
+        p
+        for p in sorted(data_dir.iterdir())
+        if p.name not in SOURCES and p.name not in ignore and not p.name.startswith(".")
+    ]
+
+
+def _parse_date(value: str | None, formats: Iterable[str]) -> date | None:
+    if not value:
+        return None
+    for f in formats:
+        try:
+            return datetime.strptime(value.strip(), f).date()
+        except ValueError:
+            continue
+    return None
+
+
+def academic_year(d: date) -> str:
+    start = d.year if d.month >= 9 else d.year - 1
+    return f"{start}/{(start + 1) % 100:02d}"
+
+
+def _mis_period(kind: str, rows: Rows, formats: list[str]) -> tuple[str | None, date | None]:
+    dates = [
+        d
+        for _, r in rows
+        for f in MIS_DATE_FIELDS[kind]
+        if (d := _parse_date(r.get(f), formats)) is not None
+    ]
+    if not dates:
+        return None, None
+    lo, hi = min(dates), max(dates)
+    if kind == "pupils":  # one register snapshot per academic year
+        return academic_year(hi), hi
+    return f"{lo.isoformat()}..{hi.isoformat()}", hi
+
+
+class Ingestor:
+    """Registers and ingests the files of one landing sub-folder."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        data_dir: Path,
+        archive_dir: Path,
+        run_started: datetime | None = None,
+    ) -> None:
+        self.con = con
+        self.data_dir = data_dir
+        self.archive_dir = archive_dir
+        self.now = run_started or datetime.now().replace(microsecond=0)
+        self._profiles: dict[str, MisProfile] | None = None
+
+    # -- reference lookups -------------------------------------------------------------
+    @property
+    def profiles(self) -> dict[str, MisProfile]:
+        if self._profiles is None:
+            self._profiles = load_profiles()
+        return self._profiles
+
+    def anchors(self) -> dict[str, str | None]:
+        """Current anchors (URN -> MIS profile) from the current reference file."""
+        rows = self.con.execute(
+            """SELECT trim(a.urn), lower(trim(a.mis_profile)) FROM raw.ref_anchors a
+               JOIN meta.file_registry f ON f.file_hash = a._file_hash
+               WHERE f.status = 'ingested'"""
+        ).fetchall()
+        return dict(rows)
+
+    # -- parsing --------------------------------------------------------------------------
+    def parse(self, source: str, rel: Path, data: bytes) -> Parsed:
+        if source == "reference":
+            return self._parse_reference(rel, data)
+        if source == "mis":
+            return self._parse_mis(rel, data)
+        if source == "surveys":
+            return self._parse_fixed(rel, data, "survey_responses")
+        if source == "interactions":
+            return self._parse_fixed(rel, data, "interactions")
+        raise UnreadableFile(f"no reader for the {source}/ folder")
+
+    def _parse_reference(self, rel: Path, data: bytes) -> Parsed:
+        if rel.suffix.lower() != ".csv" or len(rel.parts) != 2:
+            raise UnreadableFile("reference files are CSVs directly in reference/")
+        stem = rel.stem.lower()
+        name = next(
+            (n for n in REFERENCE_FILES if stem == n or stem.startswith(n + "_")), None
+        )
+        if name is None:
+            known = ", ".join(f"{n}.csv" for n in REFERENCE_FILES)
+            raise UnreadableFile(f"unknown reference file {rel.name!r}: expected one of {known}")
+        cols = REFERENCE_FILES[name]
+        read = read_fixed_csv(data, cols, required=cols, what=f"reference/{name}.csv")
+        p = Parsed(tables={f"raw.ref_{name}": read.rows}, kinds=[name], period=name)
+        p.findings += [
+            (None, c, "warn", f"column {c!r} is not part of {name}.csv; ignored", None)
+            for c in read.ignored_columns
+        ]
+        return p
+
+    def _parse_fixed(self, rel: Path, data: bytes, kind: str) -> Parsed:
+        if rel.suffix.lower() != ".csv":
+            raise UnreadableFile(f"expected a .csv export, got {rel.suffix or 'no extension'}")
+        if kind == "survey_responses":
+            read = read_survey(data)
+            stamp = "submitted_at"
+        else:
+            read = read_fixed_csv(
+                data, INTERACTION_FIELDS, required=INTERACTION_FIELDS, what="interaction log"
+            )
+            stamp = "started_at"
+        fmts = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"]
+        dates = [d for _, r in read.rows if (d := _parse_date(r.get(stamp), fmts))]
+        p = Parsed(
+            tables={f"raw.{kind}": read.rows},
+            kinds=[kind],
+            as_of=max(dates) if dates else None,
+        )
+        p.findings += [
+            (None, c, "warn", f"column {c!r} is not a known column; ignored", None)
+            for c in read.ignored_columns
+        ]
+        return p
+
+    def _parse_mis(self, rel: Path, data: bytes) -> Parsed:
+        if len(rel.parts) != 3:
+            raise UnreadableFile("MIS extracts belong in mis/<anchor URN>/, one folder per anchor")
+        urn = rel.parts[1]
+        anchors = self.anchors()
+        if urn not in anchors:
+            raise UnreadableFile(
+                f"folder mis/{urn}/ is not an anchor in reference/anchors.csv: "
+                "check the URN, or add the anchor first"
+            )
+        suffix = rel.suffix.lower()
+        if suffix == ".xml":
+            profile = self.profiles["ctf"]
+            tables = read_ctf(data, profile)
+            p = Parsed(profile="ctf")
+            for kind, rows in tables.items():
+                if rows:
+                    p.tables[f"raw.{kind}"] = rows
+                    p.kinds.append(kind)
+            pupils = tables["pupils"]
+            p.as_of = _parse_date(pupils[0][1].get("extract_date"), ["%Y-%m-%d"])
+            p.period = academic_year(p.as_of) if p.as_of else None
+            return p
+        if suffix != ".csv":
+            raise UnreadableFile(f"MIS extracts must be .csv or CTF .xml, not {suffix or 'none'}")
+        name = anchors[urn]
+        if name not in self.profiles or self.profiles[name].ctf is not None:
+            raise UnreadableFile(
+                f"anchor {urn} names MIS profile {name!r}, which has no mapping file in "
+                "config/mis_profiles/"
+            )
+        profile = self.profiles[name]
+        ext = read_mis_csv(data, profile)
+        period, as_of = _mis_period(ext.kind, ext.rows, profile.date_formats)
+        p = Parsed(
+            tables={f"raw.{ext.kind}": ext.rows},
+            profile=name,
+            kinds=[ext.kind],
+            period=period,
+            as_of=as_of,
+        )
+        p.findings += [
+            (None, c, "info", f"column {c!r} is not mapped by the {name} profile; ignored", None)
+            for c in ext.ignored_columns
+        ]
+        return p
+
+    # -- loading --------------------------------------------------------------------------
+    def _insert(self, table: str, rows: Rows, file_hash: str, profile: str | None, anchor: str | None) -> int:
+        if not rows:
+            return 0
+        fields = list(rows[0][1].keys())
+        cols: dict[str, list] = {
+            "_file_hash": [file_hash] * len(rows),
+            "_row_number": [ln for ln, _ in rows],
+            "_profile": [profile] * len(rows),
+            "_anchor_urn": [anchor] * len(rows),
+            "_ingested_at": [self.now] * len(rows),
+        }
+        for f in fields:
+            cols[f] = [r.get(f) for _, r in rows]
+        arrow = pa.table(
+            {k: pa.array(v, type=pa.string()) if k not in ("_row_number", "_ingested_at") else v
+             for k, v in cols.items()}
+        )
+        self.con.register("_incoming", arrow)
+        try:
+            self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
+        finally:
+            self.con.unregister("_incoming")
+        return len(rows)
+
+    def _archive(self, path: Path, file_hash: str) -> str:
+        target = self.archive_dir / file_hash[:2] / (file_hash + path.suffix.lower())
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_suffix(target.suffix + ".part")
+            shutil.copyfile(path, tmp)
+            tmp.replace(target)
+        return str(target.relative_to(self.archive_dir))
+
+    def _register(self, **row: object) -> None:
+        cols = list(row)
+        self.con.execute(
+            f"INSERT INTO meta.file_registry ({', '.join(cols)}) "
+            f"VALUES ({', '.join('?' for _ in cols)})",
+            list(row.values()),
+        )
+
+    def ingest_source(self, source: str) -> IngestReport:
+        report = IngestReport(source=source)
+        known = {
+            r[0]: (r[1], r[2])
+            for r in self.con.execute(
+                "SELECT receipt_id, file_hash, path FROM meta.file_registry"
+            ).fetchall()
+        }
+        first_path = dict(
+            self.con.execute(
+                """SELECT file_hash, arg_min(path, arrived_at || path) FROM meta.file_registry
+                   WHERE status <> 'duplicate' GROUP BY file_hash"""
+            ).fetchall()
+        )
+        for path in landing_files(self.data_dir, source):
+            report.seen += 1
+            rel = path.relative_to(self.data_dir)
+            size = path.stat().st_size
+            file_hash = sha256_file(path)
+            receipt = f"{file_hash}:{rel.as_posix()}"
+            if receipt in known:
+                report.unchanged += 1
+                continue
+            base = dict(
+                receipt_id=receipt,
+                file_hash=file_hash,
+                path=rel.as_posix(),
+                size_bytes=size,
+                arrived_at=self.now,
+                source=source,
+                anchor_urn=rel.parts[1] if source == "mis" and len(rel.parts) == 3 else None,
+            )
+            if file_hash in first_path:
+                self._register(
+                    **base, status="duplicate", reason=f"same content as {first_path[file_hash]}"
+                )
+                report.duplicates += 1
+                continue
+            first_path[file_hash] = rel.as_posix()
+            try:
+                if size > MAX_FILE_BYTES:
+                    raise UnreadableFile(f"file larger than {MAX_FILE_BYTES // 2**30} GB")
+                parsed = self.parse(source, rel, path.read_bytes())
+            except UnreadableFile as exc:
+                with transaction(self.con):
+                    self._register(
+                        **base,
+                        status="quarantined",
+                        reason=str(exc),
+                        archived_as=self._archive(path, file_hash),
+                    )
+                report.quarantined += 1
+                report.quarantine_reasons.append((rel.as_posix(), str(exc)))
+                log.warning("quarantined %s: %s", rel.as_posix(), exc)
+                continue
+            with transaction(self.con):
+                n = 0
+                for table, rows in parsed.tables.items():
+                    n += self._insert(table, rows, file_hash, parsed.profile, base["anchor_urn"])
+                for loc, col, sev, problem, expected in parsed.findings:
+                    self.con.execute(
+                        "INSERT INTO meta.file_findings VALUES (?, ?, ?, ?, ?, ?)",
+                        [file_hash, loc, col, sev, problem, expected],
+                    )
+                self._register(
+                    **base,
+                    profile=parsed.profile,
+                    kinds=parsed.kinds,
+                    period=parsed.period,
+                    as_of=parsed.as_of,
+                    rows_read=n,
+                    status="ingested",
+                    archived_as=self._archive(path, file_hash),
+                )
+            report.ingested += 1
+            report.rows += n
+        self.apply_supersede(source)
+        return report
+
+    def apply_supersede(self, source: str) -> None:
+        """Within each (anchor, profile, kinds, period) the newest file is current.
+
+        Newest = latest as-of date, then latest arrival, then path (deterministic)."""
+        with transaction(self.con):
+            self.con.execute(
+                """
+                WITH ranked AS (
+                    SELECT receipt_id, file_hash, period,
+                           first_value(file_hash) OVER w AS newest,
+                           row_number() OVER w AS rn
+                    FROM meta.file_registry
+                    WHERE source = ? AND status IN ('ingested', 'superseded')
+                      AND period IS NOT NULL
+                    WINDOW w AS (PARTITION BY coalesce(anchor_urn, ''), coalesce(profile, ''),
+                                              array_to_string(kinds, ','), period
+                                 ORDER BY as_of DESC NULLS LAST, arrived_at DESC, path DESC)
+                )
+                UPDATE meta.file_registry f SET
+                    status = CASE WHEN r.rn = 1 THEN 'ingested' ELSE 'superseded' END,
+                    superseded_by = CASE WHEN r.rn = 1 THEN NULL ELSE r.newest END,
+                    reason = CASE WHEN r.rn = 1 THEN NULL
+                                  ELSE 'a newer file for the same period: ' || r.period END
+                FROM ranked r WHERE f.receipt_id = r.receipt_id
+                """,
+                [source],
+            )
+
+    def register_strays(self, ignore: Iterable[str]) -> list[str]:
+        """Record files outside the landing layout (reported, never guessed at)."""
+        notes = []
+        for p in stray_files(self.data_dir, ignore):
+            notes.append(
+                f"{p.name}: not part of the landing layout (expected the folders "
+                f"{', '.join(SOURCES)}); ignored"
+            )
+        return notes
+
+
+def all_raw_kinds() -> list[str]:
+    return list(MIS_KINDS)

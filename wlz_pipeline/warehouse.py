@@ -1,0 +1,283 @@
+"""The restricted DuckDB warehouse: connections, schema bootstrap, transactions, and
+the runner for the SQL model files in ``sql/``.
+
+Layers are schemas: ``meta`` (file registry, quarantine, findings), ``raw`` (rows as
+received, with lineage), ``staging`` (typed, conformed, one grain each) and ``marts``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from wlz_pipeline.canonical import (
+    INTERACTION_FIELDS,
+    LINEAGE,
+    MIS_KINDS,
+    REFERENCE_FILES,
+    SURVEY_FIXED_FIELDS,
+)
+from wlz_pipeline.settings import load_settings
+
+SCHEMAS = ("meta", "raw", "staging", "marts")
+
+META_DDL = """
+CREATE TABLE IF NOT EXISTS meta.file_registry (
+    receipt_id     VARCHAR PRIMARY KEY,   -- file_hash || ':' || path
+    file_hash      VARCHAR NOT NULL,      -- sha256 of the bytes
+    path           VARCHAR NOT NULL,      -- relative to the landing folder
+    size_bytes     BIGINT NOT NULL,
+    arrived_at     TIMESTAMP NOT NULL,    -- when the pipeline first saw this file here
+    source         VARCHAR NOT NULL,      -- mis | survey | interactions | reference | partner
+    anchor_urn     VARCHAR,
+    profile        VARCHAR,
+    kinds          VARCHAR[],             -- canonical kinds found in the file
+    period         VARCHAR,               -- what the file covers (supersede key)
+    as_of          DATE,                  -- the newest date the file speaks for
+    rows_read      BIGINT,
+    status         VARCHAR NOT NULL,      -- ingested | duplicate | superseded | quarantined
+    reason         VARCHAR,               -- why (quarantined/duplicate/superseded)
+    superseded_by  VARCHAR,
+    archived_as    VARCHAR                -- content-addressed copy under the archive
+);
+CREATE TABLE IF NOT EXISTS meta.quarantine (
+    table_name   VARCHAR NOT NULL,
+    file_hash    VARCHAR NOT NULL,
+    row_number   BIGINT,
+    column_name  VARCHAR,
+    value        VARCHAR,
+    rule         VARCHAR NOT NULL,
+    severity     VARCHAR NOT NULL,        -- error (row kept out) | warn (row kept, flagged)
+    message      VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta.file_findings (
+    file_hash    VARCHAR NOT NULL,
+    location     VARCHAR,                 -- row, or sheet!cell
+    column_name  VARCHAR,
+    severity     VARCHAR NOT NULL,
+    problem      VARCHAR NOT NULL,
+    expected     VARCHAR
+);
+CREATE TABLE IF NOT EXISTS meta.value_map (
+    profile      VARCHAR NOT NULL,
+    field        VARCHAR NOT NULL,
+    source_value VARCHAR NOT NULL,        -- normalised: lower-case, trimmed
+    canonical    VARCHAR NOT NULL
+);
+"""
+
+
+def _raw_ddl(table: str, fields: tuple[str, ...]) -> str:
+    cols = ",\n    ".join(f'"{f}" VARCHAR' for f in fields)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {table} (\n"
+        "    _file_hash VARCHAR NOT NULL, _row_number BIGINT NOT NULL,\n"
+        "    _profile VARCHAR, _anchor_urn VARCHAR, _ingested_at TIMESTAMP NOT NULL,\n"
+        f"    {cols}\n)"
+    )
+
+
+def raw_tables(survey_items: list[str]) -> dict[str, tuple[str, ...]]:
+    """Every raw table and its canonical text columns."""
+    tables: dict[str, tuple[str, ...]] = {f"raw.{k}": v for k, v in MIS_KINDS.items()}
+    tables["raw.interactions"] = INTERACTION_FIELDS
+    tables["raw.survey_responses"] = SURVEY_FIXED_FIELDS + tuple(survey_items)
+    for name, cols in REFERENCE_FILES.items():
+        tables[f"raw.ref_{name}"] = cols
+    return tables
+
+
+def date_formats() -> list[str]:
+    """Every date format any MIS profile declares (the union, most specific first)."""
+    from wlz_pipeline.sources.mis import load_profiles
+
+    seen: list[str] = ["%Y-%m-%d"]
+    for p in load_profiles().values():
+        for f in p.date_formats:
+            if f not in seen:
+                seen.append(f)
+    return seen
+
+
+def _sql_str(value: str) -> str:
+    """A SQL string literal for a value from our own config (never from data files)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def create_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Parsing helpers used by the staging SQL. Date formats come from the profiles."""
+    fmts = ", ".join(_sql_str(f) for f in date_formats())
+    con.execute(
+        f"""
+        CREATE OR REPLACE MACRO wlz_date(v) AS
+            CAST(try_strptime(trim(v), [{fmts}]) AS DATE);
+        """
+    )
+    con.execute(
+        """
+        CREATE OR REPLACE MACRO wlz_timestamp(v) AS
+            try_strptime(trim(v), ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M', '%d/%m/%Y %H:%M',
+                                   '%d/%m/%Y %H:%M:%S', '%Y-%m-%dT%H:%M:%S']);
+        CREATE OR REPLACE MACRO wlz_flag(v) AS
+            CASE WHEN lower(trim(v)) IN ('y', 'yes', 'true', 't', '1') THEN TRUE
+                 WHEN lower(trim(v)) IN ('n', 'no', 'false', 'f', '0') THEN FALSE END;
+        CREATE OR REPLACE MACRO wlz_int(v) AS TRY_CAST(trim(v) AS BIGINT);
+        CREATE OR REPLACE MACRO wlz_pct(v) AS
+            TRY_CAST(trim(replace(v, '%', '')) AS DOUBLE) / 100.0;
+        -- Year groups: 'Year 5', 'Y5', '5', 'Reception', 'R', 'Nursery 1', 'N1' ...
+        CREATE OR REPLACE MACRO wlz_year_group(v) AS (
+            WITH t AS (SELECT regexp_replace(upper(trim(v)), '[^A-Z0-9]', '', 'g') AS s)
+            SELECT CASE
+                WHEN s IN ('R', 'REC', 'RECEPTION', 'YR', 'YEARR') THEN 'R'
+                WHEN regexp_full_match(s, '(NURSERY|N|NUR)([12])')
+                    THEN 'N' || regexp_extract(s, '([12])$')
+                WHEN regexp_full_match(s, '(YEAR|Y|NC|NCY)?([0-9]{1,2})')
+                     AND TRY_CAST(regexp_extract(s, '([0-9]{1,2})$') AS INT) BETWEEN 1 AND 13
+                    THEN CAST(TRY_CAST(regexp_extract(s, '([0-9]{1,2})$') AS INT) AS VARCHAR)
+            END FROM t);
+        -- UPN check letter (domain_facts §3): weights 2..13 on characters 2..13, mod 23,
+        -- alphabet without I, O, S; a temporary UPN's 13th character is a letter.
+        CREATE OR REPLACE MACRO wlz_upn_valid(u) AS
+            regexp_full_match(u, '[A-HJ-NP-RT-Z][0-9]{11}[0-9A-HJ-NP-RT-Z]')
+            AND substr('ABCDEFGHJKLMNPQRTUVWXYZ', CAST(1 + (list_sum([
+                    i * CASE WHEN substr(u, i, 1) BETWEEN '0' AND '9'
+                             THEN CAST(substr(u, i, 1) AS INTEGER)
+                             ELSE instr('ABCDEFGHJKLMNPQRTUVWXYZ', substr(u, i, 1)) - 1 END
+                    FOR i IN range(2, 14)]) % 23) AS BIGINT), 1) = substr(u, 1, 1);
+        -- Age on 31 August before the academic year ('2017/18' -> 2017-08-31).
+        CREATE OR REPLACE MACRO wlz_age_on_31_august(dob, ay) AS
+            date_sub('year', dob, make_date(CAST(left(ay, 4) AS INTEGER), 8, 31));
+        -- The age on that 31 August of a child in a year group (England): Year N is N+4,
+        -- Reception 4, Nursery 2 (FS1 older) 3, Nursery 1 2.
+        CREATE OR REPLACE MACRO wlz_year_group_age(yg) AS
+            CASE yg WHEN 'N1' THEN 2 WHEN 'N2' THEN 3 WHEN 'R' THEN 4
+                    ELSE TRY_CAST(yg AS INTEGER) + 4 END;
+        CREATE OR REPLACE MACRO wlz_academic_year(d) AS
+            CASE WHEN d IS NULL THEN NULL
+                 WHEN month(d) >= 9 THEN year(d) || '/' || lpad(((year(d) + 1) % 100)::VARCHAR, 2, '0')
+                 ELSE (year(d) - 1) || '/' || lpad((year(d) % 100)::VARCHAR, 2, '0') END;
+        """
+    )
+
+
+def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse with the configured memory, threads and spill directory."""
+    path = Path(path)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    s = load_settings().duckdb
+    config: dict[str, str | int] = {"threads": s.threads, "memory_limit": s.memory_limit}
+    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    temp = s.temp_directory or str(path.parent / "duckdb_tmp")
+    con.execute("SET temp_directory = ?", [temp])
+    return con
+
+
+def bootstrap(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the schemas, meta tables, raw tables and macros if missing (idempotent)."""
+    from wlz_pipeline.sources.survey import item_columns
+
+    for schema in SCHEMAS:
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    con.execute(META_DDL)
+    for table, fields in raw_tables(item_columns()).items():
+        con.execute(_raw_ddl(table, fields))
+        existing = {r[0] for r in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ?",
+            table.split("."),
+        ).fetchall()}
+        for f in fields:  # a survey item added to config later: add its column
+            if f not in existing:
+                con.execute(f'ALTER TABLE {table} ADD COLUMN "{f}" VARCHAR')
+    create_macros(con)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All-or-nothing: a failure half-way leaves the warehouse as it was."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    else:
+        con.execute("COMMIT")
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
+    schema, name = qualified.split(".")
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema=? AND table_name=?",
+            [schema, name],
+        ).fetchone()[0]
+    )
+
+
+def load_config_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)load the lookup tables the staging SQL joins to, from config/ (every run, so
+    an edited mapping file takes effect on the next run), and the current-files view."""
+    from wlz_pipeline.config import load_yaml
+    from wlz_pipeline.sources.mis import load_profiles
+
+    value_rows = []
+    for profile in load_profiles().values():
+        for mapping in profile.extracts.values():
+            for field, values in mapping.values.items():
+                for source, canonical in values.items():
+                    value_rows.append(
+                        (profile.name, field, str(source).strip().lower(), str(canonical))
+                    )
+    survey = load_yaml("survey.yaml")
+    answer_rows, scale_rows = [], []
+    for name, spec in survey["items"].items():
+        items = (
+            [f"{spec['prefix']}{i}" for i in range(1, int(spec["count"]) + 1)]
+            if "prefix" in spec
+            else [name]
+        )
+        scale = survey["scales"][spec["scale"]]
+        numeric = scale.get("numeric") if isinstance(scale, dict) else None
+        for item in items:
+            if numeric:
+                scale_rows.append((item, float(numeric["min"]), float(numeric["max"])))
+                continue
+            for label, code in scale.items():
+                answer_rows.append((item, str(label).strip().lower(), float(code)))
+                answer_rows.append((item, str(code), float(code)))  # the code itself
+    from wlz_pipeline.scoring.attendance_codes import code_table_rows
+
+    code_rows = [
+        (r["code"], r["category"], r["valid_from"], r["valid_to"], r["description"])
+        for r in code_table_rows()
+    ]
+    with transaction(con):
+        con.execute(
+            "CREATE OR REPLACE TABLE meta.attendance_codes (code VARCHAR, category VARCHAR, "
+            "valid_from DATE, valid_to DATE, description VARCHAR)"
+        )
+        con.executemany("INSERT INTO meta.attendance_codes VALUES (?, ?, ?, ?, ?)", code_rows)
+        con.execute(
+            """CREATE OR REPLACE VIEW meta.current_files AS
+               SELECT file_hash, path, arrived_at, as_of
+               FROM meta.file_registry WHERE status = 'ingested'"""
+        )
+        con.execute("DELETE FROM meta.value_map")
+        if value_rows:
+            con.executemany("INSERT INTO meta.value_map VALUES (?, ?, ?, ?)", value_rows)
+        con.execute(
+            "CREATE OR REPLACE TABLE meta.survey_answer_map "
+            "(item VARCHAR, label VARCHAR, code DOUBLE)"
+        )
+        con.executemany("INSERT INTO meta.survey_answer_map VALUES (?, ?, ?)", answer_rows)
+        con.execute(
+            "CREATE OR REPLACE TABLE meta.survey_item_scale "
+            "(item VARCHAR, numeric_min DOUBLE, numeric_max DOUBLE)"
+        )
+        if scale_rows:
+            con.executemany("INSERT INTO meta.survey_item_scale VALUES (?, ?, ?)", scale_rows)
