@@ -27,7 +27,6 @@ import pyarrow as pa
 from wlz_pipeline.canonical import (
     INTERACTION_FIELDS,
     MIS_DATE_FIELDS,
-    MIS_KINDS,
     REFERENCE_FILES,
 )
 from wlz_pipeline.sources.ctf import read_ctf
@@ -438,5 +437,15 @@ class Ingestor:
         return notes
 
 
-def all_raw_kinds() -> list[str]:
-    return list(MIS_KINDS)
+def ingest_all(
+    con: duckdb.DuckDBPyConnection,
+    data_dir: Path,
+    archive_dir: Path,
+    sources: Iterable[str] = ("reference", "mis", "surveys", "interactions"),
+) -> dict[str, IngestReport]:
+    """Ingest the landing folders in dependency order (reference first)."""
+    from wlz_pipeline.warehouse import load_config_tables
+
+    load_config_tables(con)
+    ing = Ingestor(con, data_dir, archive_dir)
+    return {s: ing.ingest_source(s) for s in sources}

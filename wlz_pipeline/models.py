@@ -156,3 +156,37 @@ def run_model(con: duckdb.DuckDBPyConnection, model: Model) -> dict[str, int]:
             [model.table],
         ).fetchone()
     return {"rows": rows, "quarantined": q[0], "warnings": q[1]}
+
+
+def in_dependency_order(models: list[Model]) -> list[Model]:
+    """Models sorted so each comes after the models (same layers) it reads."""
+    by_table = {m.table: m for m in models}
+    done: list[Model] = []
+    seen: set[str] = set()
+
+    def visit(m: Model, stack: tuple[str, ...] = ()) -> None:
+        if m.table in seen:
+            return
+        if m.table in stack:
+            raise ValueError(f"SQL models depend on each other in a cycle: {stack + (m.table,)}")
+        reads = set(m.inputs())
+        for rule in m.rules().rules:
+            reads |= set(_inputs(f"SELECT 1 WHERE {rule.condition}"))
+        for t in sorted(reads):
+            if t in by_table:
+                visit(by_table[t], stack + (m.table,))
+        seen.add(m.table)
+        done.append(m)
+
+    for m in models:
+        visit(m)
+    return done
+
+
+def build_all(
+    con: duckdb.DuckDBPyConnection, layers: tuple[str, ...] = ("staging", "marts")
+) -> dict[str, dict[str, int]]:
+    """Run every model of ``layers`` in dependency order (tests and offline checks; the
+    scheduled pipeline runs the same models as Dagster assets)."""
+    models = [m for layer in layers for m in discover(layer)]
+    return {m.table: run_model(con, m) for m in in_dependency_order(models)}

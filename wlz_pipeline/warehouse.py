@@ -256,6 +256,7 @@ def load_config_tables(con: duckdb.DuckDBPyConnection) -> None:
         (r["code"], r["category"], r["valid_from"], r["valid_to"], r["description"])
         for r in code_table_rows()
     ]
+    create_macros(con)  # date formats come from the profiles
     with transaction(con):
         con.execute(
             "CREATE OR REPLACE TABLE meta.attendance_codes (code VARCHAR, category VARCHAR, "

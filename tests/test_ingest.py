@@ -1,0 +1,238 @@
+"""What the data team relies on when files land: idempotency, supersede, quarantine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from wlz_pipeline.ingest import ingest_all
+from wlz_pipeline.models import build_all
+
+
+def _counts(con) -> dict[str, int]:
+    tables = [
+        r[0]
+        for r in con.execute(
+            "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
+            "WHERE schema_name IN ('raw', 'staging', 'meta') ORDER BY 1"
+        ).fetchall()
+    ]
+    return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def _status(con) -> dict[str, tuple[str, str | None]]:
+    return {
+        path: (status, reason)
+        for path, status, reason in con.execute(
+            "SELECT path, status, reason FROM meta.file_registry"
+        ).fetchall()
+    }
+
+
+def test_same_files_twice_change_nothing(con, landing, archive):
+    ingest_all(con, landing, archive)
+    build_all(con, ("staging",))
+    before = _counts(con)
+    reports = ingest_all(con, landing, archive)
+    build_all(con, ("staging",))
+    assert _counts(con) == before
+    assert all(r.ingested == 0 and r.unchanged == r.seen for r in reports.values())
+
+
+def test_renamed_copy_is_a_duplicate_and_adds_no_rows(con, landing, archive):
+    ingest_all(con, landing, archive)
+    build_all(con, ("staging",))
+    pupils = con.execute("SELECT count(*) FROM raw.pupils").fetchone()[0]
+    shutil.copy(landing / "mis/140102/sims_pupils.csv", landing / "mis/140102/copy of pupils.csv")
+    ingest_all(con, landing, archive)
+    build_all(con, ("staging",))
+    status, reason = _status(con)["mis/140102/copy of pupils.csv"]
+    assert status == "duplicate"
+    assert reason == "same content as mis/140102/sims_pupils.csv"
+    assert con.execute("SELECT count(*) FROM raw.pupils").fetchone()[0] == pupils
+
+
+def test_newer_extract_for_the_same_period_supersedes_the_older(con, landing, archive):
+    ingest_all(con, landing, archive)
+    build_all(con, ("staging",))
+    old = (landing / "mis/140102/sims_pupils.csv").read_text(encoding="utf-8-sig")
+    # the school re-sends its October register a week later: Zara's SEN status corrected,
+    # Tomasz has left (his row is gone)
+    new = "\n".join(
+        line.replace("13/10/2017", "20/10/2017").replace("EHC Plan", "SEN Support")
+        for line in old.splitlines()
+        if "Tomasz" not in line
+    )
+    (landing / "mis/140102/sims_pupils_resend.csv").write_text(new, encoding="utf-8-sig")
+    ingest_all(con, landing, archive)
+    build_all(con, ("staging",))
+    status = _status(con)
+    assert status["mis/140102/sims_pupils.csv"][0] == "superseded"
+    assert status["mis/140102/sims_pupils_resend.csv"] == ("ingested", None)
+    rows = dict(
+        con.execute(
+            "SELECT upn, sen FROM staging.pupils WHERE anchor_urn = '140102'"
+        ).fetchall()
+    )
+    assert rows["C205200116004"] == "K"
+    assert "Z205200116002" not in rows  # left: gone with the superseded file
+    # the old file's rows stay in raw, with their lineage
+    assert con.execute(
+        "SELECT count(DISTINCT _file_hash) FROM raw.pupils WHERE _anchor_urn = '140102'"
+    ).fetchone()[0] == 2
+
+
+def test_corrupt_and_misplaced_files_are_quarantined_and_the_rest_goes_through(
+    con, landing, archive
+):
+    (landing / "mis/140102/broken.csv").write_bytes(os.urandom(64) + b"\x00\x01")
+    (landing / "mis/140101/odd_layout.csv").write_text("Child,Shoe size\nA,5\n")
+    (landing / "mis/999999").mkdir()
+    (landing / "mis/999999/marks.csv").write_text("UPN,Date,Session,Mark\nK205200116001,04/10/2017,AM,/\n")
+    (landing / "surveys/empty.csv").write_bytes(b"")
+    (landing / "reference/notes.csv").write_text("a,b\n1,2\n")
+    reports = ingest_all(con, landing, archive)
+    counts = build_all(con, ("staging",))
+    status = _status(con)
+    assert status["mis/140102/broken.csv"][0] == "quarantined"
+    assert "binary" in status["mis/140102/broken.csv"][1]
+    assert status["mis/140101/odd_layout.csv"][0] == "quarantined"
+    assert "unknown MIS layout" in status["mis/140101/odd_layout.csv"][1]
+    assert "bromcom" in status["mis/140101/odd_layout.csv"][1]
+    assert status["mis/999999/marks.csv"][0] == "quarantined"
+    assert "not an anchor in reference/anchors.csv" in status["mis/999999/marks.csv"][1]
+    assert status["surveys/empty.csv"] == ("quarantined", "the survey export is empty")
+    assert "unknown reference file" in status["reference/notes.csv"][1]
+    # every other file still went through
+    assert reports["mis"].ingested == 5
+    assert counts["staging.pupils"]["rows"] == 6
+    assert counts["staging.attendance_marks"]["rows"] == 5
+    # quarantined files are kept too (nothing is lost)
+    archived = {p.name for p in archive.rglob("*") if p.is_file()}
+    assert len(archived) == len({r[0] for r in con.execute(
+        "SELECT file_hash FROM meta.file_registry WHERE status <> 'duplicate'").fetchall()})
+
+
+def test_bad_rows_are_quarantined_with_file_row_column_value_and_reason(con, landing, archive):
+    ingest_all(con, landing, archive)
+    build_all(con, ("staging",))
+    rows = con.execute(
+        """SELECT f.path, q.row_number, q.column_name, q.value, q.rule
+           FROM meta.quarantine q JOIN meta.file_registry f USING (file_hash)
+           WHERE q.severity = 'error' ORDER BY ALL"""
+    ).fetchall()
+    assert rows == [
+        ("interactions/case_log_2017-11.csv", 3, "duration_minutes", "600", "duration_1_to_480"),
+        ("interactions/case_log_2017-11.csv", 4, "wlz_id", "WLZ999999999", "child_known"),
+        ("interactions/case_log_2017-11.csv", 5, "lw_id", "LW09", "link_worker_known"),
+        ("mis/140101/bromcom_attendance.csv", 3, "attended_sessions", "90%", "attended_within_possible"),
+        ("mis/140101/bromcom_attendance.csv", 3, "possible_sessions", "-4", "possible_sessions_valid"),
+        ("mis/140102/sims_marks.csv", 7, "code", "? on 2017-10-02", "dfe_code_valid_on_date"),
+        ("mis/140102/sims_pupils.csv", 4, "upn", "A205200116001", "upn_check_letter"),
+        ("surveys/my_voice_2017-10-20.csv", 3, "sdq_3", "maybe", "answer_in_coding"),
+        ("surveys/my_voice_2017-10-20.csv", 4, "wlz_id", "(blank)", "child_identified"),
+    ]
+    # the good rows of the same files went through
+    assert con.execute("SELECT count(*) FROM staging.interactions").fetchone()[0] == 1
+    assert con.execute(
+        "SELECT count(*) FROM staging.survey_answers WHERE response_id = 'R2'"
+    ).fetchone()[0] == 4  # sdq_1, sdq_2, bully_victim, active_days; sdq_3 held back
+
+
+def test_conformed_staging_values(con, landing, archive):
+    ingest_all(con, landing, archive)
+    build_all(con, ("staging",))
+    pupils = {
+        r[0]: r[1:]
+        for r in con.execute(
+            "SELECT upn, academic_year, year_group, gender, fsm, sen, eal FROM staging.pupils"
+        ).fetchall()
+    }
+    assert pupils["C205200116004"] == ("2017/18", "R", "F", True, "E", False)  # Reception, Y/N
+    assert pupils["N205200116003"] == ("2017/18", "7", "M", True, "N", False)  # Y7, TRUE/FALSE
+    assert pupils["J205200116008"] == ("2017/18", "7", "M", True, "K", True)  # from the CTF
+    # 95.7% of 140 possible sessions = 133.98 -> 134 attended
+    att = con.execute(
+        "SELECT possible_sessions, attended_sessions, attended_from_percentage "
+        "FROM staging.attendance_summary WHERE upn = 'F205200116006'"
+    ).fetchone()
+    assert att == (140, 134, True)
+    # a later export of response R1 corrected sdq_2 from "somewhat true" (1) to "Not true" (0)
+    assert con.execute(
+        "SELECT code FROM staging.survey_answers WHERE response_id = 'R1' AND item = 'sdq_2'"
+    ).fetchone()[0] == 0
+    codes = dict(con.execute(
+        "SELECT code, code_category FROM staging.attendance_marks"
+    ).fetchall())
+    assert codes == {"/": "present", "\\": "present", "L": "present", "I": "authorised",
+                     "N": "unauthorised"}
+
+
+def test_a_fourth_mis_layout_needs_only_a_mapping_file(con, landing, archive, tmp_path, monkeypatch):
+    config = tmp_path / "config"
+    shutil.copytree(Path(__file__).parent.parent / "config", config)
+    (config / "mis_profiles" / "scholarpack.yaml").write_text(
+        """
+name: scholarpack
+description: an invented fourth layout (pipe-free, semicolon-free, just new headers)
+encodings: [utf-8-sig]
+date_formats: ["%d.%m.%Y"]
+extracts:
+  pupils:
+    columns:
+      upn: [Pupil Number]
+      forename: [Given Name]
+      surname: [Family Name]
+      date_of_birth: [Born]
+      gender: [M/F]
+      year_group: [Class Year]
+      fsm: [Free Meals]
+      sen: [SEN Code]
+      eal: [Other Language]
+      postcode: [Post Code]
+      extract_date: [As At]
+    values:
+      gender: {Boy: M, Girl: F}
+      sen: {"-": N, "SEN-K": K, "SEN-E": E}
+""",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("WLZ_CONFIG_DIR", str(config))
+    anchors = landing / "reference/anchors.csv"
+    anchors.write_text(anchors.read_text() + "140104,Test Academy,primary,Westminster,scholarpack\n")
+    (landing / "mis/140104").mkdir()
+    (landing / "mis/140104/export.csv").write_text(
+        "Pupil Number,Given Name,Family Name,Born,M/F,Class Year,Free Meals,SEN Code,"
+        "Other Language,Post Code,As At\n"
+        "K205200116001,Ada,Lovell,14.02.2009,Girl,Year 3,Yes,SEN-K,No,W6 9AA,16.10.2017\n"
+        "Z205200116002,Ben,Stone,02.11.2008,Boy,Y4,No,-,Yes,W12 7BB,16.10.2017\n",
+        encoding="utf-8",
+    )
+    ingest_all(con, landing, archive)
+    build_all(con, ("staging",))
+    rows = con.execute(
+        "SELECT upn, date_of_birth::VARCHAR, gender, year_group, fsm, sen, eal, academic_year "
+        "FROM staging.pupils WHERE anchor_urn = '140104' ORDER BY upn"
+    ).fetchall()
+    assert rows == [
+        ("K205200116001", "2009-02-14", "F", "3", True, "K", False, "2017/18"),
+        ("Z205200116002", "2008-11-02", "M", "4", False, "N", True, "2017/18"),
+    ]
+
+
+@pytest.mark.parametrize("name", ["anchors", "calendar", "enrolments"])
+def test_a_replaced_reference_file_supersedes_the_old_version(con, landing, archive, name):
+    ingest_all(con, landing, archive)
+    path = landing / f"reference/{name}.csv"
+    before = path.read_text()
+    path.write_text(before + "\n")  # new bytes, same rows: a new version arrives
+    ingest_all(con, landing, archive)
+    statuses = sorted(
+        r[0] for r in con.execute(
+            "SELECT status FROM meta.file_registry WHERE path = ?", [f"reference/{name}.csv"]
+        ).fetchall()
+    )
+    assert statuses == ["ingested", "superseded"]

@@ -1,0 +1,32 @@
+"""The whole asset graph materialised by Dagster on a real instance and warehouse file."""
+
+from __future__ import annotations
+
+import dagster as dg
+import duckdb
+
+from assets.resources import WarehouseResource
+from wlz_pipeline.definitions import ALL_ASSETS
+
+
+def test_materialize_everything_on_the_fixture_landing_folder(landing, tmp_path):
+    wh = tmp_path / "wh" / "wlz.duckdb"
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            ALL_ASSETS,
+            resources={"wlz": WarehouseResource(data_dir=str(landing), warehouse=str(wh))},
+            instance=instance,
+        )
+        assert result.success
+        mats = {
+            m.asset_key.to_user_string(): m.metadata
+            for m in (ev.materialization for ev in result.get_asset_materialization_events())
+        }
+    assert mats["staging/pupils"]["dagster/row_count"].value == 6
+    assert mats["staging/pupils"]["rows_quarantined"].value == 1
+    assert mats["raw/mis"]["files_ingested"].value == 5
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        assert con.execute("SELECT count(*) FROM staging.enrolments").fetchone()[0] == 3
+    finally:
+        con.close()
