@@ -55,7 +55,7 @@ LABELLED = {
         ("fam_mgmt_1", "Strongly agree", 4),
         ("household_size", "5", 5),
         ("bedrooms", 0, 0),
-        ("active_days", 30, 30),
+        ("active_days", 7, 7),  # days in a week: 0-7
     ],
 )
 def test_code_answer(item: str, raw: object, code: int) -> None:
@@ -77,6 +77,7 @@ def test_blank_is_none(raw: object) -> None:
         ("sdq_1", 1.5),
         ("sdq_1", True),
         ("wemwbs_1", 0),  # WEMWBS codes are 1-5
+        ("active_days", 8),  # a week has 7 days
         ("wemwbs_1", "Not true"),  # a label of another scale
         ("household_size", 31),  # count scale: 0-30
         ("household_size", "-1"),
