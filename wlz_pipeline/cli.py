@@ -37,7 +37,7 @@ def run_pipeline(
     import dagster as dg
 
     from assets.resources import WarehouseResource
-    from wlz_pipeline.definitions import ALL_ASSETS
+    from wlz_pipeline.definitions import ALL_ASSETS, ALL_CHECKS
 
     resource = WarehouseResource(
         data_dir=str(settings.data_dir(data_dir)),
@@ -47,7 +47,7 @@ def run_pipeline(
         dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
     )
     return dg.materialize(
-        ALL_ASSETS,
+        [*ALL_ASSETS, *ALL_CHECKS],
         resources={"wlz": resource},
         instance=instance,
         selection=selection,
@@ -55,6 +55,12 @@ def run_pipeline(
         # the summary below says what happened; step-by-step logs are in the Dagster UI
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
     )
+
+
+def dg_severity_error():
+    import dagster as dg
+
+    return dg.AssetCheckSeverity.ERROR
 
 
 def summary_rows(warehouse_file: Path) -> dict[str, list[tuple]]:
@@ -119,12 +125,15 @@ def run(
         for row in s["quarantine"]:
             q.add_row(*(str(x) for x in row))
         console.print(q)
-    checks = [
-        e
-        for e in result.get_asset_check_evaluations()
-    ] if hasattr(result, "get_asset_check_evaluations") else []
-    passed = sum(1 for e in checks if e.passed)
-    console.print(f"checks: {passed} passed, {len(checks) - passed} failed")
+    checks = result.get_asset_check_evaluations()
+    failed = [e for e in checks if not e.passed]
+    console.print(f"checks: {len(checks) - len(failed)} passed, {len(failed)} failed")
+    for e in failed:
+        colour = "red" if e.severity == dg_severity_error() else "yellow"
+        console.print(
+            f"  [{colour}]{e.severity.value}[/{colour}] "
+            f"{e.asset_key.to_user_string()}: {e.check_name}"
+        )
     status = "succeeded" if result.success else "FAILED"
     console.print(f"run {result.run_id} {status} in {elapsed:.1f}s")
     if not result.success:

@@ -163,14 +163,22 @@ def create_macros(con: duckdb.DuckDBPyConnection) -> None:
     )
 
 
+def duckdb_config() -> dict[str, str | int]:
+    """The DuckDB settings every connection to the warehouse uses (config/settings.yaml).
+
+    DuckDB refuses a second connection to an open file with a different configuration,
+    so GX's SQLAlchemy engine is given the same one."""
+    s = load_settings().duckdb
+    return {"threads": s.threads, "memory_limit": s.memory_limit}
+
+
 def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse with the configured memory, threads and spill directory."""
     path = Path(path)
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     s = load_settings().duckdb
-    config: dict[str, str | int] = {"threads": s.threads, "memory_limit": s.memory_limit}
-    con = duckdb.connect(str(path), read_only=read_only, config=config)
+    con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
     temp = s.temp_directory or str(path.parent / "duckdb_tmp")
     con.execute("SET temp_directory = ?", [temp])
     return con

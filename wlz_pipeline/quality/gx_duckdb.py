@@ -1,0 +1,215 @@
+"""Great Expectations on DuckDB: the workaround this GX version needs, and validation.
+
+GX 1.24 has no DuckDB dialect. Through ``duckdb_engine`` every expectation fails with an
+empty result, because ``SqlAlchemyExecutionEngine.execute_query`` returns the cursor
+after its connection has closed, and a DuckDB cursor is then empty
+(conventions.md, known traps). We read the rows while the connection is open
+(``result.freeze()()``), for DuckDB engines only. The column-types metric also drops the
+schema of a table asset, so each table is validated as a query asset
+(``select * from staging.x``). Both are covered by tests/quality/test_gx_duckdb.py: if
+an upgrade fixes or breaks them, those tests say so.
+
+``import great_expectations`` takes seconds: everything here imports it lazily.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from wlz_pipeline.config import REPO_ROOT
+
+SUITES_DIR = REPO_ROOT / "expectations"
+#: GX failure severities -> Dagster check severities (ERROR blocks, WARN reports).
+SEVERITY = {"critical": "ERROR", "warning": "WARN", "info": "WARN"}
+#: Columns identifying a row's origin; failing examples are reported by these only.
+INDEX_COLUMNS = ["_file_hash", "_row_number"]
+MAX_EXAMPLES = 20
+
+_lock = threading.Lock()
+
+
+class SuiteError(ValueError):
+    """A suite file is unreadable or describes an invalid expectation."""
+
+
+@cache
+def install_duckdb_workaround() -> None:
+    """Make GX's SQL engine read DuckDB results while the connection is still open."""
+    from great_expectations.execution_engine import sqlalchemy_execution_engine as sae
+
+    original = sae.SqlAlchemyExecutionEngine.execute_query
+    if getattr(original, "_wlz_duckdb_patch", False):
+        return
+
+    def execute_query(self, query):  # type: ignore[no-untyped-def]
+        if self.engine.dialect.name != "duckdb":
+            return original(self, query)
+        with self.get_connection() as connection:
+            result = self._execute_query_with_recovery(connection, query)
+            return result.freeze()()
+
+    execute_query._wlz_duckdb_patch = True  # type: ignore[attr-defined]
+    sae.SqlAlchemyExecutionEngine.execute_query = execute_query
+
+
+def suite_files() -> dict[str, Path]:
+    """Suite files by the table they guard (``expectations/<table>.json``)."""
+    return {p.stem: p for p in sorted(SUITES_DIR.glob("*.json"))}
+
+
+def load_suite(path: Path) -> Any:
+    """Load a suite file into a ``gx.ExpectationSuite``; raise if any expectation in the
+    file is invalid or did not make it into the suite (GX can drop them silently)."""
+    import great_expectations as gx
+
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SuiteError(f"{path}: not readable JSON: {exc}") from exc
+    expectations = raw.get("expectations", [])
+    if not isinstance(expectations, list) or not expectations:
+        raise SuiteError(f"{path}: a suite needs a non-empty 'expectations' list")
+    try:
+        suite = gx.ExpectationSuite(
+            name=raw.get("name", path.stem),
+            expectations=expectations,
+            meta=raw.get("meta", {}),
+        )
+    except Exception as exc:  # GX raises pydantic and its own errors
+        raise SuiteError(f"{path}: invalid expectation: {exc}") from exc
+    if len(suite.expectations) != len(expectations):
+        raise SuiteError(
+            f"{path}: {len(expectations)} expectations in the file but only "
+            f"{len(suite.expectations)} loaded; check each 'type' and its 'kwargs'"
+        )
+    for e in suite.expectations:
+        query = getattr(e, "unexpected_rows_query", None)
+        if query is not None:
+            try:  # GX fills {batch} with str.format: other braces must be doubled
+                query.format(batch="t")
+            except (IndexError, KeyError, ValueError) as exc:
+                raise SuiteError(
+                    f"{path}: unexpected_rows_query {query!r} does not format ({exc}); "
+                    "write regex braces doubled, e.g. [0-9]{{6}}"
+                ) from exc
+        sev = str(getattr(e.severity, "value", e.severity))
+        if sev not in SEVERITY:
+            raise SuiteError(f"{path}: {e.expectation_type}: unknown severity {sev!r}")
+    return suite
+
+
+@dataclass
+class ExpectationOutcome:
+    expectation: str
+    column: str | None
+    severity: str  # ERROR | WARN
+    success: bool
+    failing_rows: int | None
+    examples: list[tuple[str, int]]  # (file hash, row number)
+    error: str | None = None
+
+
+@dataclass
+class SuiteOutcome:
+    table: str
+    outcomes: list[ExpectationOutcome] = field(default_factory=list)
+    validation_result: Any = None
+
+    def by_severity(self, severity: str) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if o.severity == severity]
+
+
+def _examples(result: dict) -> list[tuple[str, int]]:
+    out = []
+    for item in result.get("unexpected_index_list") or []:
+        if isinstance(item, dict) and "_file_hash" in item:
+            out.append((str(item["_file_hash"]), int(item["_row_number"])))
+    return out[:MAX_EXAMPLES]
+
+
+def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
+    """Validate ``table`` (``schema.name``) of the warehouse file against ``suite``.
+
+    The caller must not hold a read-write connection to the file in this process with
+    a different configuration (DuckDB refuses it); the engine is disposed afterwards.
+    """
+    import great_expectations as gx
+
+    install_duckdb_workaround()
+    with _lock:
+        ctx = gx.get_context(mode="ephemeral")
+        from wlz_pipeline.warehouse import duckdb_config
+
+        ds = ctx.data_sources.add_sql(
+            name="warehouse",
+            connection_string=f"duckdb:///{warehouse}",
+            kwargs={"connect_args": {"config": duckdb_config()}},
+        )
+        try:
+            columns = _columns(ds, table)
+            asset = ds.add_query_asset(name=table, query=f"select * from {table}")
+            batch = asset.add_batch_definition_whole_table("all").get_batch()
+            result_format: dict[str, Any] = {
+                "result_format": "SUMMARY",
+                "partial_unexpected_count": MAX_EXAMPLES,
+            }
+            if all(c in columns for c in INDEX_COLUMNS):
+                result_format["unexpected_index_column_names"] = INDEX_COLUMNS
+            res = batch.validate(suite, result_format=result_format)
+        finally:
+            # release every connection GX opened: DuckDB lets one process open a file
+            # read-write or read-only, not both
+            ds.get_execution_engine().engine.dispose()
+            ds.get_engine().dispose()
+    outcome = SuiteOutcome(table=table, validation_result=res)
+    for r in res.results:
+        cfg = r.expectation_config
+        sev = SEVERITY[str(getattr(cfg.severity, "value", cfg.severity))]
+        result = dict(r.result or {})
+        failing = result.get("unexpected_count")
+        if failing is None and cfg.type == "unexpected_rows_expectation":
+            failing = result.get("observed_value")
+        err = _exception_message(r.exception_info or {})
+        outcome.outcomes.append(
+            ExpectationOutcome(
+                expectation=cfg.type,
+                column=cfg.kwargs.get("column"),
+                severity=sev,
+                success=bool(r.success),
+                failing_rows=failing,
+                examples=_examples(result),
+                error=err,
+            )
+        )
+    return outcome
+
+
+def _exception_message(info: dict) -> str | None:
+    """GX reports errors at the top level or per metric; return the first message."""
+    if info.get("raised_exception"):
+        return str(info.get("exception_message"))[:500]
+    for value in info.values():
+        if isinstance(value, dict) and value.get("exception_message"):
+            return str(value["exception_message"])[:500]
+    return None
+
+
+def _columns(ds: Any, table: str) -> list[str]:
+    engine = ds.get_execution_engine().engine
+    schema, name = table.split(".")
+    with engine.connect() as c:
+        from sqlalchemy import text
+
+        rows = c.execute(
+            text(
+                "select column_name from information_schema.columns "
+                "where table_schema = :s and table_name = :t"
+            ),
+            {"s": schema, "t": name},
+        ).fetchall()
+    return [r[0] for r in rows]
