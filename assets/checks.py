@@ -142,3 +142,6 @@ def build_checks() -> list[dg.AssetChecksDefinition]:
         if model.rules().rules:
             checks.append(_quarantine_check(model.table, dg.AssetKey([model.layer, model.name])))
     return checks
+
+
+defs = dg.Definitions(asset_checks=build_checks())

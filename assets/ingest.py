@@ -82,3 +82,6 @@ def build_ingest_assets() -> list[dg.AssetsDefinition]:
         _make("surveys", [ref]),
         _make("interactions", [ref]),
     ]
+
+
+defs = dg.Definitions(assets=build_ingest_assets())

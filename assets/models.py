@@ -79,3 +79,6 @@ def _make(model: Model) -> dg.AssetsDefinition:
 
 def build_model_assets() -> list[dg.AssetsDefinition]:
     return [_make(m) for layer in LAYERS for m in discover(layer)]
+
+
+defs = dg.Definitions(assets=build_model_assets())

@@ -160,5 +160,17 @@ def generate(
     )
 
 
+def _register_commands() -> None:
+    import importlib
+    import pkgutil
+
+    from wlz_pipeline import commands
+
+    for mod in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
+        importlib.import_module(f"wlz_pipeline.commands.{mod}").register(app)
+
+
+_register_commands()
+
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,16 +1,31 @@
-"""The one place the asset graph is assembled (``workspace.yaml`` loads this module)."""
+"""The one place the asset graph is assembled (``workspace.yaml`` loads this module).
+
+Each module of the ``assets`` package that defines ``defs`` (a ``dg.Definitions`` of
+its assets, checks, jobs, schedules and sensors) is merged here, in module-name order:
+adding a layer is adding a module. Resources are bound once, below.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 import dagster as dg
 
-from assets.checks import build_checks
-from assets.ingest import build_ingest_assets
-from assets.models import build_model_assets
+import assets
 from assets.resources import WarehouseResource
 
-ALL_ASSETS = [*build_ingest_assets(), *build_model_assets()]
-ALL_CHECKS = build_checks()
+
+def _modules() -> list:
+    names = sorted(m.name for m in pkgutil.iter_modules(assets.__path__))
+    mods = [importlib.import_module(f"assets.{n}") for n in names]
+    return [m for m in mods if isinstance(getattr(m, "defs", None), dg.Definitions)]
+
+
+_parts = dg.Definitions.merge(*(m.defs for m in _modules()))
+
+ALL_ASSETS = list(_parts.assets or [])
+ALL_CHECKS = list(_parts.asset_checks or [])
 
 #: Everything, in one process: steps share one DuckDB file, and a process per step
 #: would pay Dagster's import time per asset (conventions.md, known traps).
@@ -18,13 +33,15 @@ everything_job = dg.define_asset_job(
     "wlz_everything",
     selection=dg.AssetSelection.all(),
     executor_def=dg.in_process_executor,
-    description="Ingest every landing folder and rebuild every table.",
+    description="Ingest every landing folder, rebuild every table and run every check.",
 )
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
     asset_checks=ALL_CHECKS,
-    jobs=[everything_job],
+    jobs=[everything_job, *(_parts.jobs or [])],
+    schedules=list(_parts.schedules or []),
+    sensors=list(_parts.sensors or []),
     resources={"wlz": WarehouseResource()},
     executor=dg.in_process_executor,
 )
