@@ -38,16 +38,17 @@ def _file_paths(wlz: WarehouseResource, hashes: set[str]) -> dict[str, str]:
     return dict(rows)
 
 
-def _results(
-    outcome: SuiteOutcome, key: dg.AssetKey, wlz: WarehouseResource, severities: set[str]
-):
+def _results(outcome: SuiteOutcome, key: dg.AssetKey, wlz: WarehouseResource, severities: set[str]):
     hashes = {h for o in outcome.outcomes for h, _ in o.examples}
     paths = _file_paths(wlz, hashes)
     for severity in sorted(severities):
         check_name, _ = SEVERITIES[severity]
         outs = outcome.by_severity(severity)
         failed = [o for o in outs if not o.success]
-        lines = ["| expectation | column | failing rows | examples (file: row) |", "|---|---|---|---|"]
+        lines = [
+            "| expectation | column | failing rows | examples (file: row) |",
+            "|---|---|---|---|",
+        ]
         for o in failed:
             ex = ", ".join(f"{paths.get(h, h[:12])}: {r}" for h, r in o.examples[:MAX_EXAMPLES])
             detail = ex or (f"error: {o.error}" if o.error else "")

@@ -1,7 +1,6 @@
 """Ingest assets: one per landing sub-folder. Each registers new files (by content
 hash), archives them, appends their rows to the raw layer and records supersedes."""
 
-
 import dagster as dg
 
 from assets.resources import WarehouseResource

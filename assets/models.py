@@ -2,7 +2,6 @@
 tables its SQL (and its row rules) read, parsed with sqlglot. Adding a table is adding
 a file."""
 
-
 import dagster as dg
 import sqlglot
 

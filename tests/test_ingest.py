@@ -73,16 +73,17 @@ def test_newer_extract_for_the_same_period_supersedes_the_older(con, landing, ar
     assert status["mis/140102/sims_pupils.csv"][0] == "superseded"
     assert status["mis/140102/sims_pupils_resend.csv"] == ("ingested", None)
     rows = dict(
-        con.execute(
-            "SELECT upn, sen FROM staging.pupils WHERE anchor_urn = '140102'"
-        ).fetchall()
+        con.execute("SELECT upn, sen FROM staging.pupils WHERE anchor_urn = '140102'").fetchall()
     )
     assert rows["C205200116004"] == "K"
     assert "Z205200116002" not in rows  # left: gone with the superseded file
     # the old file's rows stay in raw, with their lineage
-    assert con.execute(
-        "SELECT count(DISTINCT _file_hash) FROM raw.pupils WHERE _anchor_urn = '140102'"
-    ).fetchone()[0] == 2
+    assert (
+        con.execute(
+            "SELECT count(DISTINCT _file_hash) FROM raw.pupils WHERE _anchor_urn = '140102'"
+        ).fetchone()[0]
+        == 2
+    )
 
 
 def test_corrupt_and_misplaced_files_are_quarantined_and_the_rest_goes_through(
@@ -91,7 +92,9 @@ def test_corrupt_and_misplaced_files_are_quarantined_and_the_rest_goes_through(
     (landing / "mis/140102/broken.csv").write_bytes(os.urandom(64) + b"\x00\x01")
     (landing / "mis/140101/odd_layout.csv").write_text("Child,Shoe size\nA,5\n")
     (landing / "mis/999999").mkdir()
-    (landing / "mis/999999/marks.csv").write_text("UPN,Date,Session,Mark\nK205200116001,04/10/2017,AM,/\n")
+    (landing / "mis/999999/marks.csv").write_text(
+        "UPN,Date,Session,Mark\nK205200116001,04/10/2017,AM,/\n"
+    )
     (landing / "surveys/empty.csv").write_bytes(b"")
     (landing / "reference/notes.csv").write_text("a,b\n1,2\n")
     reports = ingest_all(con, landing, archive)
@@ -112,8 +115,14 @@ def test_corrupt_and_misplaced_files_are_quarantined_and_the_rest_goes_through(
     assert counts["staging.attendance_marks"]["rows"] == 5
     # quarantined files are kept too (nothing is lost)
     archived = {p.name for p in archive.rglob("*") if p.is_file()}
-    assert len(archived) == len({r[0] for r in con.execute(
-        "SELECT file_hash FROM meta.file_registry WHERE status <> 'duplicate'").fetchall()})
+    assert len(archived) == len(
+        {
+            r[0]
+            for r in con.execute(
+                "SELECT file_hash FROM meta.file_registry WHERE status <> 'duplicate'"
+            ).fetchall()
+        }
+    )
 
 
 def test_bad_rows_are_quarantined_with_file_row_column_value_and_reason(con, landing, archive):
@@ -128,8 +137,20 @@ def test_bad_rows_are_quarantined_with_file_row_column_value_and_reason(con, lan
         ("interactions/case_log_2017-11.csv", 3, "duration_minutes", "600", "duration_1_to_480"),
         ("interactions/case_log_2017-11.csv", 4, "wlz_id", "WLZ999999999", "child_known"),
         ("interactions/case_log_2017-11.csv", 5, "lw_id", "LW09", "link_worker_known"),
-        ("mis/140101/bromcom_attendance.csv", 3, "attended_sessions", "90%", "attended_within_possible"),
-        ("mis/140101/bromcom_attendance.csv", 3, "possible_sessions", "-4", "possible_sessions_valid"),
+        (
+            "mis/140101/bromcom_attendance.csv",
+            3,
+            "attended_sessions",
+            "90%",
+            "attended_within_possible",
+        ),
+        (
+            "mis/140101/bromcom_attendance.csv",
+            3,
+            "possible_sessions",
+            "-4",
+            "possible_sessions_valid",
+        ),
         ("mis/140102/sims_marks.csv", 7, "code", "? on 2017-10-02", "dfe_code_valid_on_date"),
         ("mis/140102/sims_pupils.csv", 4, "upn", "A205200116001", "upn_check_letter"),
         ("surveys/my_voice_2017-10-20.csv", 3, "sdq_3", "maybe", "answer_in_coding"),
@@ -137,9 +158,12 @@ def test_bad_rows_are_quarantined_with_file_row_column_value_and_reason(con, lan
     ]
     # the good rows of the same files went through
     assert con.execute("SELECT count(*) FROM staging.interactions").fetchone()[0] == 1
-    assert con.execute(
-        "SELECT count(*) FROM staging.survey_answers WHERE response_id = 'R2'"
-    ).fetchone()[0] == 4  # sdq_1, sdq_2, bully_victim, active_days; sdq_3 held back
+    assert (
+        con.execute(
+            "SELECT count(*) FROM staging.survey_answers WHERE response_id = 'R2'"
+        ).fetchone()[0]
+        == 4
+    )  # sdq_1, sdq_2, bully_victim, active_days; sdq_3 held back
 
 
 def test_conformed_staging_values(con, landing, archive):
@@ -161,17 +185,25 @@ def test_conformed_staging_values(con, landing, archive):
     ).fetchone()
     assert att == (140, 134, True)
     # a later export of response R1 corrected sdq_2 from "somewhat true" (1) to "Not true" (0)
-    assert con.execute(
-        "SELECT code FROM staging.survey_answers WHERE response_id = 'R1' AND item = 'sdq_2'"
-    ).fetchone()[0] == 0
-    codes = dict(con.execute(
-        "SELECT code, code_category FROM staging.attendance_marks"
-    ).fetchall())
-    assert codes == {"/": "present", "\\": "present", "L": "present", "I": "authorised",
-                     "N": "unauthorised"}
+    assert (
+        con.execute(
+            "SELECT code FROM staging.survey_answers WHERE response_id = 'R1' AND item = 'sdq_2'"
+        ).fetchone()[0]
+        == 0
+    )
+    codes = dict(con.execute("SELECT code, code_category FROM staging.attendance_marks").fetchall())
+    assert codes == {
+        "/": "present",
+        "\\": "present",
+        "L": "present",
+        "I": "authorised",
+        "N": "unauthorised",
+    }
 
 
-def test_a_fourth_mis_layout_needs_only_a_mapping_file(con, landing, archive, tmp_path, monkeypatch):
+def test_a_fourth_mis_layout_needs_only_a_mapping_file(
+    con, landing, archive, tmp_path, monkeypatch
+):
     config = tmp_path / "config"
     shutil.copytree(Path(__file__).parent.parent / "config", config)
     (config / "mis_profiles" / "scholarpack.yaml").write_text(
@@ -202,7 +234,9 @@ extracts:
     )
     monkeypatch.setenv("WLZ_CONFIG_DIR", str(config))
     anchors = landing / "reference/anchors.csv"
-    anchors.write_text(anchors.read_text() + "140104,Test Academy,primary,Westminster,scholarpack\n")
+    anchors.write_text(
+        anchors.read_text() + "140104,Test Academy,primary,Westminster,scholarpack\n"
+    )
     (landing / "mis/140104").mkdir()
     (landing / "mis/140104/export.csv").write_text(
         "Pupil Number,Given Name,Family Name,Born,M/F,Class Year,Free Meals,SEN Code,"
@@ -231,7 +265,8 @@ def test_a_replaced_reference_file_supersedes_the_old_version(con, landing, arch
     path.write_text(before + "\n")  # new bytes, same rows: a new version arrives
     ingest_all(con, landing, archive)
     statuses = sorted(
-        r[0] for r in con.execute(
+        r[0]
+        for r in con.execute(
             "SELECT status FROM meta.file_registry WHERE path = ?", [f"reference/{name}.csv"]
         ).fetchall()
     )

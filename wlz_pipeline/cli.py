@@ -44,7 +44,9 @@ def run_pipeline(
         warehouse=str(settings.warehouse_path(warehouse_file)),
     )
     instance = (
-        dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+        dg.DagsterInstance.get()
+        if os.environ.get("DAGSTER_HOME")
+        else dg.DagsterInstance.ephemeral()
     )
     return dg.materialize(
         [*ALL_ASSETS, *ALL_CHECKS],
@@ -74,9 +76,7 @@ def summary_rows(warehouse_file: Path) -> dict[str, list[tuple]]:
                FROM duckdb_tables() WHERE schema_name IN ('staging', 'marts')
                ORDER BY 1"""
         ).fetchall()
-        counts = [
-            (t, con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t, _ in tables
-        ]
+        counts = [(t, con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t, _ in tables]
         files = con.execute(
             "SELECT source, status, count(*) FROM meta.file_registry GROUP BY ALL ORDER BY ALL"
         ).fetchall()

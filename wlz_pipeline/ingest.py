@@ -191,9 +191,7 @@ class Ingestor:
         if rel.suffix.lower() != ".csv" or len(rel.parts) != 2:
             raise UnreadableFile("reference files are CSVs directly in reference/")
         stem = rel.stem.lower()
-        name = next(
-            (n for n in REFERENCE_FILES if stem == n or stem.startswith(n + "_")), None
-        )
+        name = next((n for n in REFERENCE_FILES if stem == n or stem.startswith(n + "_")), None)
         if name is None:
             known = ", ".join(f"{n}.csv" for n in REFERENCE_FILES)
             raise UnreadableFile(f"unknown reference file {rel.name!r}: expected one of {known}")
@@ -278,7 +276,9 @@ class Ingestor:
         return p
 
     # -- loading --------------------------------------------------------------------------
-    def _insert(self, table: str, rows: Rows, file_hash: str, profile: str | None, anchor: str | None) -> int:
+    def _insert(
+        self, table: str, rows: Rows, file_hash: str, profile: str | None, anchor: str | None
+    ) -> int:
         if not rows:
             return 0
         fields = list(rows[0][1].keys())
@@ -292,8 +292,10 @@ class Ingestor:
         for f in fields:
             cols[f] = [r.get(f) for _, r in rows]
         arrow = pa.table(
-            {k: pa.array(v, type=pa.string()) if k not in ("_row_number", "_ingested_at") else v
-             for k, v in cols.items()}
+            {
+                k: pa.array(v, type=pa.string()) if k not in ("_row_number", "_ingested_at") else v
+                for k, v in cols.items()
+            }
         )
         self.con.register("_incoming", arrow)
         try:

@@ -68,7 +68,9 @@ class Model:
         return f"{self.layer}.{self.name}"
 
     def sql(self) -> str:
-        template = jinja2.Template(self.path.read_text(encoding="utf-8"), undefined=jinja2.StrictUndefined)
+        template = jinja2.Template(
+            self.path.read_text(encoding="utf-8"), undefined=jinja2.StrictUndefined
+        )
         return template.render(**_context())
 
     def rules(self) -> TableRules:

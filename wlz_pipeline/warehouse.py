@@ -15,7 +15,6 @@ import duckdb
 
 from wlz_pipeline.canonical import (
     INTERACTION_FIELDS,
-    LINEAGE,
     MIS_KINDS,
     REFERENCE_FILES,
     SURVEY_FIXED_FIELDS,
@@ -157,7 +156,8 @@ def create_macros(con: duckdb.DuckDBPyConnection) -> None:
                     ELSE TRY_CAST(yg AS INTEGER) + 4 END;
         CREATE OR REPLACE MACRO wlz_academic_year(d) AS
             CASE WHEN d IS NULL THEN NULL
-                 WHEN month(d) >= 9 THEN year(d) || '/' || lpad(((year(d) + 1) % 100)::VARCHAR, 2, '0')
+                 WHEN month(d) >= 9
+                     THEN year(d) || '/' || lpad(((year(d) + 1) % 100)::VARCHAR, 2, '0')
                  ELSE (year(d) - 1) || '/' || lpad((year(d) % 100)::VARCHAR, 2, '0') END;
         """
     )
@@ -193,11 +193,14 @@ def bootstrap(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(META_DDL)
     for table, fields in raw_tables(item_columns()).items():
         con.execute(_raw_ddl(table, fields))
-        existing = {r[0] for r in con.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = ? AND table_name = ?",
-            table.split("."),
-        ).fetchall()}
+        existing = {
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = ? AND table_name = ?",
+                table.split("."),
+            ).fetchall()
+        }
         for f in fields:  # a survey item added to config later: add its column
             if f not in existing:
                 con.execute(f'ALTER TABLE {table} ADD COLUMN "{f}" VARCHAR')

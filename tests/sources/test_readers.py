@@ -49,7 +49,12 @@ def test_arbor_windows_1252_with_title_line():
 def test_kind_is_recognised_from_headers_not_file_name(tmp_path):
     marks = read_mis_csv((LANDING / "mis/140102/sims_marks.csv").read_bytes(), PROFILES["sims"])
     assert marks.kind == "attendance_marks"
-    assert marks.rows[1][1] == {"upn": "K205200116001", "date": "02/10/2017", "session": "PM", "code": "\\"}
+    assert marks.rows[1][1] == {
+        "upn": "K205200116001",
+        "date": "02/10/2017",
+        "session": "PM",
+        "code": "\\",
+    }
     summary = read_mis_csv(
         (LANDING / "mis/140101/bromcom_attendance.csv").read_bytes(), PROFILES["bromcom"]
     )
@@ -67,7 +72,7 @@ def test_unknown_layout_and_binary_files_are_unreadable_with_a_reason():
 
 def test_ctf_pupils_attendance_and_ks2_results():
     out = read_ctf((LANDING / "mis/140103/transfer.xml").read_bytes(), PROFILES["ctf"])
-    (n, pupil), = out["pupils"]
+    ((n, pupil),) = out["pupils"]
     assert pupil["upn"] == "J205200116008"
     assert pupil["year_group"] == "7"
     assert pupil["gender"] == "M"
@@ -76,7 +81,7 @@ def test_ctf_pupils_attendance_and_ks2_results():
     assert pupil["eal"] == "true"  # first language YOR
     assert pupil["postcode"] == "W12 7BB"
     assert pupil["extract_date"] == "2017-09-08"
-    (_, att), = out["attendance_summary"]
+    ((_, att),) = out["attendance_summary"]
     assert (att["period_start"], att["period_end"]) == ("2016-09-01", "2017-08-31")
     assert (att["possible_sessions"], att["attended_sessions"]) == ("380", "362")
     results = {(r["subject"], r["measure_type"], r["value"]) for _, r in out["attainment"]}

@@ -40,7 +40,9 @@ def _iso(value: str | None) -> date | None:
         return None
 
 
-def read_ctf(data: bytes, profile: MisProfile) -> dict[str, list[tuple[int, dict[str, str | None]]]]:
+def read_ctf(
+    data: bytes, profile: MisProfile
+) -> dict[str, list[tuple[int, dict[str, str | None]]]]:
     """Canonical rows per kind (``pupils``, ``attendance_summary``, ``attainment``)."""
     if len(data) > MAX_CTF_BYTES:
         raise UnreadableFile(f"CTF file larger than {MAX_CTF_BYTES // 2**20} MB")

@@ -100,9 +100,9 @@ def _match(header: list[str], profile: MisProfile) -> tuple[str, dict[str, int]]
                 if a in norm:
                     index[field] = norm.index(a)
                     break
-        if all(f in index for f in profile.required_columns(kind)):
-            if best is None or len(index) > best[0]:
-                best = (len(index), kind, index)
+        complete = all(f in index for f in profile.required_columns(kind))
+        if complete and (best is None or len(index) > best[0]):
+            best = (len(index), kind, index)
     return None if best is None else (best[1], best[2])
 
 
