@@ -20,6 +20,7 @@ RAW_ASSETS: dict[str, tuple[str, ...]] = {
     ),
     "surveys": ("raw.survey_responses",),
     "interactions": ("raw.interactions",),
+    "partners": ("raw.partner_marks", "raw.partner_outcomes", "raw.partner_feedback"),
 }
 
 DESCRIPTIONS = {
@@ -29,6 +30,8 @@ DESCRIPTIONS = {
     "values as received.",
     "surveys": "My Voice survey exports as received.",
     "interactions": "Link-worker interaction logs as received (notes: restricted).",
+    "partners": "Returned partner attendance templates: marks, outcome scores and feedback "
+    "per child, with the sheet and cell each came from; findings per file.",
 }
 
 
@@ -80,6 +83,8 @@ def build_ingest_assets() -> list[dg.AssetsDefinition]:
         _make("mis", [ref]),
         _make("surveys", [ref]),
         _make("interactions", [ref]),
+        # templates are checked against allocations, the calendar and pupils' names
+        _make("partners", [ref, raw_asset_key("mis")]),
     ]
 
 

@@ -97,6 +97,35 @@ REFERENCE_FILES: dict[str, tuple[str, ...]] = {
 }
 
 
+#: Returned partner templates (sources.md §2): one raw row per child and session, per
+#: outcome row and per feedback row, with the About sheet's identity on each.
+PARTNER_KEYS: tuple[str, ...] = (
+    "partner_id",
+    "programme",
+    "academic_year",
+    "term",
+    "sheet",
+    "cell",
+)
+PARTNER_TABLES: dict[str, tuple[str, ...]] = {
+    "partner_marks": PARTNER_KEYS
+    + ("wlz_id", "child_name", "session_date", "planned_minutes", "mark", "engagement"),
+    "partner_outcomes": PARTNER_KEYS
+    + (
+        "wlz_id",
+        "measure",
+        "pre_score",
+        "pre_date",
+        "post_score",
+        "post_date",
+        "scale_min",
+        "scale_max",
+        "higher_is_better",
+    ),
+    "partner_feedback": PARTNER_KEYS + ("wlz_id", "enjoyment", "usefulness", "would_recommend"),
+}
+
+
 def raw_table(kind: str) -> str:
     """The raw table a canonical kind lands in (``raw.<kind>``)."""
     return f"raw.{kind}"

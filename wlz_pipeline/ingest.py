@@ -45,6 +45,26 @@ MAX_FILE_BYTES = 2 * 1024**3
 Rows = list[tuple[int, dict[str, str | None]]]
 
 
+@dataclass(frozen=True)
+class Finding:
+    """A file-level or cell-level note about a file, stored in ``meta.file_findings``.
+    ``problem`` never quotes the value (safe for logs); ``value`` is restricted."""
+
+    severity: str  # error | warn | info
+    problem: str
+    location: str | None = None
+    column: str | None = None
+    expected: str | None = None
+    code: str | None = None
+    value: str | None = None
+
+
+def ignored_column(column: str, why: str) -> Finding:
+    return Finding(
+        "info", f"column {column!r} is {why}; ignored", column=column, code="column_ignored"
+    )
+
+
 @dataclass
 class Parsed:
     """What a reader made of one file: canonical rows per raw table, and notes."""
@@ -54,9 +74,7 @@ class Parsed:
     kinds: list[str] = field(default_factory=list)
     period: str | None = None
     as_of: date | None = None
-    findings: list[tuple[str | None, str | None, str, str, str | None]] = field(
-        default_factory=list
-    )  # (location, column, severity, problem, expected)
+    findings: list[Finding] = field(default_factory=list)
 
 
 @dataclass
@@ -143,6 +161,57 @@ def _mis_period(kind: str, rows: Rows, formats: list[str]) -> tuple[str | None, 
     return f"{lo.isoformat()}..{hi.isoformat()}", hi
 
 
+def _current(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> list[tuple]:
+    """Rows of current (not superseded) files; ``r`` is the raw table's alias and
+    ``{current}`` the join that keeps current files."""
+    return con.execute(
+        sql.replace(
+            "{current}",
+            "JOIN meta.file_registry f ON f.file_hash = r._file_hash AND f.status = 'ingested'",
+        ),
+        params or [],
+    ).fetchall()
+
+
+def partner_context(
+    con: duckdb.DuckDBPyConnection, partner: str, programme: str, year: str, term: str
+) -> tuple[set[str], dict[str, str], tuple[date, date] | None]:
+    """What a returned template is checked against, from the raw layer (so it works
+    before staging is rebuilt, and on a read-only warehouse): the children allocated to
+    the programme and term, every enrolled child's name, and the term's dates."""
+    allocated = {
+        r[0]
+        for r in _current(
+            con,
+            "SELECT upper(trim(r.wlz_id)) FROM raw.ref_allocations r {current} "
+            "WHERE upper(trim(r.partner_id)) = ? AND trim(r.programme) = ? "
+            "AND trim(r.academic_year) = ? AND lower(trim(r.term)) = ?",
+            [partner, programme, year, term],
+        )
+    }
+    known = dict(
+        _current(
+            con,
+            """SELECT upper(trim(r.wlz_id)), coalesce(p.forename || ' ' || p.surname, '')
+               FROM raw.ref_enrolments r {current}
+               LEFT JOIN (SELECT upper(replace(trim(upn), ' ', '')) AS upn,
+                                 arg_max(trim(forename), _row_number) AS forename,
+                                 arg_max(trim(surname), _row_number) AS surname
+                          FROM raw.pupils GROUP BY 1) p
+                 ON p.upn = upper(replace(trim(r.upn), ' ', ''))""",
+        )
+    )
+    dates = _current(
+        con,
+        "SELECT min(wlz_date(r.start_date)), max(wlz_date(r.end_date)) "
+        "FROM raw.ref_calendar r {current} "
+        "WHERE trim(r.academic_year) = ? AND lower(trim(r.term)) = ?",
+        [year, term],
+    )
+    term_dates = dates[0] if dates and dates[0][0] is not None else None
+    return allocated, known, term_dates
+
+
 class Ingestor:
     """Registers and ingests the files of one landing sub-folder."""
 
@@ -177,6 +246,8 @@ class Ingestor:
 
     # -- parsing --------------------------------------------------------------------------
     def parse(self, source: str, rel: Path, data: bytes) -> Parsed:
+        if source == "partners":
+            return self._parse_partner(rel)
         if source == "reference":
             return self._parse_reference(rel, data)
         if source == "mis":
@@ -198,10 +269,7 @@ class Ingestor:
         cols = REFERENCE_FILES[name]
         read = read_fixed_csv(data, cols, required=cols, what=f"reference/{name}.csv")
         p = Parsed(tables={f"raw.ref_{name}": read.rows}, kinds=[name], period=name)
-        p.findings += [
-            (None, c, "warn", f"column {c!r} is not part of {name}.csv; ignored", None)
-            for c in read.ignored_columns
-        ]
+        p.findings += [ignored_column(c, f"not part of {name}.csv") for c in read.ignored_columns]
         return p
 
     def _parse_fixed(self, rel: Path, data: bytes, kind: str) -> Parsed:
@@ -222,10 +290,7 @@ class Ingestor:
             kinds=[kind],
             as_of=max(dates) if dates else None,
         )
-        p.findings += [
-            (None, c, "warn", f"column {c!r} is not a known column; ignored", None)
-            for c in read.ignored_columns
-        ]
+        p.findings += [ignored_column(c, "not a known column") for c in read.ignored_columns]
         return p
 
     def _parse_mis(self, rel: Path, data: bytes) -> Parsed:
@@ -270,9 +335,119 @@ class Ingestor:
             as_of=as_of,
         )
         p.findings += [
-            (None, c, "info", f"column {c!r} is not mapped by the {name} profile; ignored", None)
-            for c in ext.ignored_columns
+            ignored_column(c, f"not mapped by the {name} profile") for c in ext.ignored_columns
         ]
+        return p
+
+    def _current(self, sql: str, params: list | None = None) -> list[tuple]:
+        return _current(self.con, sql, params)
+
+    def _parse_partner(self, rel: Path) -> Parsed:
+        from wlz_pipeline.sources import partner_template as pt
+
+        if len(rel.parts) != 3 or rel.suffix.lower() != ".xlsx":
+            raise UnreadableFile(
+                "partner templates belong in partners/<partner_id>/ as .xlsx workbooks"
+            )
+        folder = rel.parts[1].upper()
+        partners = {
+            r[0]
+            for r in self._current(
+                "SELECT upper(trim(r.partner_id)) FROM raw.ref_partners r {current}"
+            )
+        }
+        if folder not in partners:
+            raise UnreadableFile(
+                f"folder partners/{rel.parts[1]}/ is not a partner in reference/partners.csv"
+            )
+        path = self.data_dir / rel
+        head = pt.read_about(path)
+        if head.quarantine_reason:
+            raise UnreadableFile(head.quarantine_reason)
+        about = head.about
+        partner = str(about.get("partner_id") or "").strip().upper()
+        programme = str(about.get("programme") or "").strip()
+        year = str(about.get("academic_year") or "").strip()
+        term = str(about.get("term") or "").strip().lower()
+        if partner != folder:
+            raise UnreadableFile(
+                f"the About sheet names partner {partner or '(none)'}, but the file is in "
+                f"partners/{rel.parts[1]}/: put it in its partner's folder"
+            )
+        allocated, known, term_dates = partner_context(self.con, partner, programme, year, term)
+        read = pt.read_template(
+            path, allocated=allocated, known_children=known, term_dates=term_dates
+        )
+        if read.quarantine_reason:
+            raise UnreadableFile(read.quarantine_reason)
+        ident = {"partner_id": partner, "programme": programme, "academic_year": year, "term": term}
+
+        def row(sheet_cell: str | None, **values: object) -> tuple[int, dict[str, str | None]]:
+            sheet, _, cell = (sheet_cell or "").partition("!")
+            digits = "".join(ch for ch in cell if ch.isdigit())
+            out = {**ident, "sheet": sheet or None, "cell": cell or None}
+            out.update({k: None if v is None else str(v) for k, v in values.items()})
+            return (int(digits) if digits else 0), out
+
+        marks = [
+            row(
+                m.cell,
+                wlz_id=m.wlz_id,
+                child_name=m.child_name,
+                session_date=m.session_date,
+                planned_minutes=m.planned_minutes,
+                mark=m.mark,
+                engagement=m.engagement,
+            )
+            for m in read.marks
+        ]
+        outcomes = [
+            row(
+                o.cell,
+                wlz_id=o.wlz_id,
+                measure=o.measure,
+                pre_score=o.pre_score,
+                pre_date=o.pre_date,
+                post_score=o.post_score,
+                post_date=o.post_date,
+                scale_min=o.scale_min,
+                scale_max=o.scale_max,
+                higher_is_better=o.higher_is_better,
+            )
+            for o in read.outcomes
+        ]
+        feedback = [
+            row(
+                f.cell,
+                wlz_id=f.wlz_id,
+                enjoyment=f.enjoyment,
+                usefulness=f.usefulness,
+                would_recommend=f.would_recommend,
+            )
+            for f in read.feedback
+        ]
+        p = Parsed(
+            tables={
+                "raw.partner_marks": marks,
+                "raw.partner_outcomes": outcomes,
+                "raw.partner_feedback": feedback,
+            },
+            kinds=["partner_template"],
+            period=f"{partner}|{programme}|{year}|{term}",
+        )
+        for f in read.findings:
+            rec = f.as_record(redact=False)
+            p.findings.append(
+                Finding(
+                    severity="error" if f.severity == "error" else "warn",
+                    problem=f.problem,
+                    location=f.ref,
+                    column=rec["column"],
+                    expected=f.expected,
+                    code=f.code,
+                    value=rec["value"],
+                )
+            )
         return p
 
     # -- loading --------------------------------------------------------------------------
@@ -380,10 +555,19 @@ class Ingestor:
                 n = 0
                 for table, rows in parsed.tables.items():
                     n += self._insert(table, rows, file_hash, parsed.profile, base["anchor_urn"])
-                for loc, col, sev, problem, expected in parsed.findings:
+                for f in parsed.findings:
                     self.con.execute(
-                        "INSERT INTO meta.file_findings VALUES (?, ?, ?, ?, ?, ?)",
-                        [file_hash, loc, col, sev, problem, expected],
+                        "INSERT INTO meta.file_findings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            file_hash,
+                            f.location,
+                            f.column,
+                            f.severity,
+                            f.problem,
+                            f.expected,
+                            f.code,
+                            f.value,
+                        ],
                     )
                 self._register(
                     **base,
@@ -443,7 +627,7 @@ def ingest_all(
     con: duckdb.DuckDBPyConnection,
     data_dir: Path,
     archive_dir: Path,
-    sources: Iterable[str] = ("reference", "mis", "surveys", "interactions"),
+    sources: Iterable[str] = ("reference", "mis", "surveys", "interactions", "partners"),
 ) -> dict[str, IngestReport]:
     """Ingest the landing folders in dependency order (reference first)."""
     from wlz_pipeline.warehouse import load_config_tables

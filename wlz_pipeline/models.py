@@ -5,7 +5,8 @@ come from config, e.g. survey items, always as quoted identifiers).
 Row rules (``expectations/rules/<table>.yaml``) keep bad rows out: each rule is a SQL
 condition that must hold for a row; an ``error`` rule quarantines the row (file, row,
 column, value, rule, message in ``meta.quarantine``) and the good rows of the same file
-go through; a ``warn`` rule records the finding and keeps the row. Columns named
+go through; a ``warn`` rule records the finding and keeps the row. In a condition, the
+row under test is ``t`` (for correlated subqueries, e.g. ``t.term``). Columns named
 ``<col>__raw`` carry the text as received, for quarantine messages; they are dropped from
 the table.
 """
@@ -126,7 +127,7 @@ def run_model(con: duckdb.DuckDBPyConnection, model: Model) -> dict[str, int]:
                 f"""INSERT INTO meta.quarantine
                     SELECT ?, _file_hash, _row_number, {col_expr}, CAST({value} AS VARCHAR),
                            ?, ?, ?
-                    FROM {cand} WHERE NOT coalesce(({rule.condition}), FALSE)""",
+                    FROM {cand} AS t WHERE NOT coalesce(({rule.condition}), FALSE)""",
                 [model.table, *params, rule.name, rule.severity, rule.message],
             )
         keep = [c for c in cols if not _RAW_SUFFIX.search(c)]

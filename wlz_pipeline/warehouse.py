@@ -16,6 +16,7 @@ import duckdb
 from wlz_pipeline.canonical import (
     INTERACTION_FIELDS,
     MIS_KINDS,
+    PARTNER_TABLES,
     REFERENCE_FILES,
     SURVEY_FIXED_FIELDS,
 )
@@ -56,9 +57,11 @@ CREATE TABLE IF NOT EXISTS meta.file_findings (
     file_hash    VARCHAR NOT NULL,
     location     VARCHAR,                 -- row, or sheet!cell
     column_name  VARCHAR,
-    severity     VARCHAR NOT NULL,
-    problem      VARCHAR NOT NULL,
-    expected     VARCHAR
+    severity     VARCHAR NOT NULL,        -- error | warn | info
+    problem      VARCHAR NOT NULL,        -- never quotes the value (safe for logs)
+    expected     VARCHAR,
+    code         VARCHAR,                 -- stable rule name, e.g. mark_invalid
+    value        VARCHAR                  -- what was typed (restricted: may be personal)
 );
 CREATE TABLE IF NOT EXISTS meta.value_map (
     profile      VARCHAR NOT NULL,
@@ -86,6 +89,8 @@ def raw_tables(survey_items: list[str]) -> dict[str, tuple[str, ...]]:
     tables["raw.survey_responses"] = SURVEY_FIXED_FIELDS + tuple(survey_items)
     for name, cols in REFERENCE_FILES.items():
         tables[f"raw.ref_{name}"] = cols
+    for name, cols in PARTNER_TABLES.items():
+        tables[f"raw.{name}"] = cols
     return tables
 
 
