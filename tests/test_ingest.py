@@ -271,3 +271,34 @@ def test_a_replaced_reference_file_supersedes_the_old_version(con, landing, arch
         ).fetchall()
     )
     assert statuses == ["ingested", "superseded"]
+
+
+def test_a_transfer_ctf_adds_results_but_no_register_rows(con, landing, archive):
+    ctf = landing / "mis/140103/transfer.xml"
+    # the Year 7 intake's CTF comes from the primary (URN 140102), not from this school
+    ctf.write_text(
+        ctf.read_text().replace(
+            "<SourceSchool><LEA>205</LEA>", "<SourceSchool><URN>140102</URN><LEA>205</LEA>"
+        )
+    )
+    ingest_all(con, landing, archive)
+    build_all(con, ("staging",))
+    upn = "J205200116008"
+    assert (
+        con.execute("SELECT count(*) FROM staging.pupils WHERE upn = ?", [upn]).fetchone()[0] == 0
+    )
+    assert (
+        con.execute("SELECT count(*) FROM staging.attainment WHERE upn = ?", [upn]).fetchone()[0]
+        == 2
+    )
+    assert (
+        con.execute(
+            "SELECT count(*) FROM staging.attendance_summary WHERE upn = ?", [upn]
+        ).fetchone()[0]
+        == 1
+    )
+    (code,) = con.execute(
+        """SELECT ff.code FROM meta.file_findings ff JOIN meta.file_registry f USING (file_hash)
+           WHERE f.path = 'mis/140103/transfer.xml'"""
+    ).fetchone()
+    assert code == "ctf_transfer_in"

@@ -29,7 +29,7 @@ from wlz_pipeline.canonical import (
     MIS_DATE_FIELDS,
     REFERENCE_FILES,
 )
-from wlz_pipeline.sources.ctf import read_ctf
+from wlz_pipeline.sources.ctf import ctf_source_urn, read_ctf
 from wlz_pipeline.sources.mis import MisProfile, load_profiles, read_mis_csv
 from wlz_pipeline.sources.survey import read_survey
 from wlz_pipeline.sources.tabular import read_fixed_csv
@@ -108,16 +108,20 @@ def sha256_file(path: Path) -> str:
 
 
 def landing_files(data_dir: Path, source: str) -> list[Path]:
-    """Files under one landing sub-folder, sorted, never following links out of it."""
+    """Files under one landing sub-folder, never following links out of it.
+
+    Order decides which of two identical files seen in the same scan is the original
+    and which the duplicate: per folder, shorter names first ("Pupils.csv" before
+    "Pupils (1).csv" or "Copy of Pupils.csv"), then by name; deterministic."""
     root = data_dir / source
     if not root.is_dir():
         return []
-    out = []
-    for p in sorted(root.rglob("*")):
-        if p.is_symlink() or not p.is_file() or p.name.startswith("."):
-            continue
-        out.append(p)
-    return out
+    out = [
+        p
+        for p in root.rglob("*")
+        if not p.is_symlink() and p.is_file() and not p.name.startswith(".")
+    ]
+    return sorted(out, key=lambda p: (p.parent.as_posix(), len(p.name), p.name))
 
 
 def stray_files(data_dir: Path, ignore: Iterable[str]) -> list[Path]:
@@ -308,13 +312,27 @@ class Ingestor:
             profile = self.profiles["ctf"]
             tables = read_ctf(data, profile)
             p = Parsed(profile="ctf")
+            p.as_of = _parse_date(tables["pupils"][0][1].get("extract_date"), ["%Y-%m-%d"])
+            p.period = academic_year(p.as_of) if p.as_of else None
+            source = ctf_source_urn(data)
+            if source and source != urn:
+                # A transfer from another school (e.g. the Year 7 intake's primary): its
+                # pupils are on that school's register, not this anchor's, until this
+                # school's own extract lists them; their attendance and results are kept.
+                del tables["pupils"]
+                p.findings.append(
+                    Finding(
+                        "info",
+                        f"a transfer file from school {source}: its pupils' attendance and "
+                        "assessment results are kept; register rows come from this "
+                        "anchor's own extracts",
+                        code="ctf_transfer_in",
+                    )
+                )
             for kind, rows in tables.items():
                 if rows:
                     p.tables[f"raw.{kind}"] = rows
                     p.kinds.append(kind)
-            pupils = tables["pupils"]
-            p.as_of = _parse_date(pupils[0][1].get("extract_date"), ["%Y-%m-%d"])
-            p.period = academic_year(p.as_of) if p.as_of else None
             return p
         if suffix != ".csv":
             raise UnreadableFile(f"MIS extracts must be .csv or CTF .xml, not {suffix or 'none'}")

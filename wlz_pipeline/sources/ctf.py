@@ -40,6 +40,15 @@ def _iso(value: str | None) -> date | None:
         return None
 
 
+def ctf_source_urn(data: bytes) -> str | None:
+    """The URN of the school that produced the CTF (``Header/SourceSchool/URN``)."""
+    try:
+        root = fromstring(data, forbid_dtd=True)
+    except (ParseError, DefusedXmlException):
+        return None
+    return _text(root.find("Header"), "SourceSchool/URN")
+
+
 def read_ctf(
     data: bytes, profile: MisProfile
 ) -> dict[str, list[tuple[int, dict[str, str | None]]]]:
