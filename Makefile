@@ -50,10 +50,7 @@ lock: install
 
 # Rewrite the committed synthetic sample (deterministic: same seed, same bytes).
 generate-sample: install
-	rm -rf data/sample.new
-	$(BIN)/wlz generate --scale sample --seed 20170901 --out data/sample.new
-	cp data/sample/README.md data/sample.new/README.md 2>/dev/null || true
-	rm -rf data/sample && mv data/sample.new data/sample
+	$(BIN)/wlz generate --scale sample --seed 20170901 --out data/sample --overwrite
 
 clean:
 	rm -rf $(VENV) $(WLZ_HOME) .pytest_cache

@@ -12,7 +12,7 @@ import dagster as dg
 from assets.models import LAYERS
 from assets.resources import WarehouseResource
 from wlz_pipeline.models import discover
-from wlz_pipeline.quality.gx_duckdb import MAX_EXAMPLES, SuiteOutcome, suite_files
+from wlz_pipeline.quality.gx_duckdb import MAX_EXAMPLES, SuiteOutcome, data_docs_index, suite_files
 
 SEVERITIES = {"ERROR": ("suite_errors", True), "WARN": ("suite_warnings", False)}
 
@@ -59,6 +59,7 @@ def _results(outcome: SuiteOutcome, key: dg.AssetKey, wlz: WarehouseResource, se
             passed=not failed,
             severity=dg.AssetCheckSeverity[severity],
             metadata={
+                "data_docs": dg.MetadataValue.path(str(data_docs_index(wlz.warehouse_path))),
                 "expectations_run": len(outs),
                 "expectations_failed": len(failed),
                 "failing_rows": sum(o.failing_rows or 0 for o in failed),

@@ -148,12 +148,15 @@ def generate(
     out: Annotated[Path, typer.Option(help="Folder to write the landing layout into.")],
     scale: Annotated[str, typer.Option(help="sample | zone")] = "sample",
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 20170901,
+    overwrite: Annotated[
+        bool, typer.Option(help="Replace generated files already in OUT.")
+    ] = False,
 ) -> None:
     """Write a synthetic Zone in the landing layout (deterministic for a seed and scale)."""
     from wlz_pipeline.generator import generate as gen
 
     started = time.perf_counter()
-    manifest = gen(out, scale=scale, seed=seed)
+    manifest = gen(out, scale=scale, seed=seed, overwrite=overwrite)
     console.print(
         f"wrote {len(manifest.get('files', []))} files to {out} "
         f"in {time.perf_counter() - started:.1f}s"

@@ -132,38 +132,71 @@ def _examples(result: dict) -> list[tuple[str, int]]:
     return out[:MAX_EXAMPLES]
 
 
-def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
-    """Validate ``table`` (``schema.name``) of the warehouse file against ``suite``.
+def gx_root(warehouse: Path) -> Path:
+    """Where GX keeps its project (suites, results, Data Docs): beside the warehouse."""
+    return Path(warehouse).parent / "gx"
 
-    The caller must not hold a read-write connection to the file in this process with
-    a different configuration (DuckDB refuses it); the engine is disposed afterwards.
+
+def data_docs_index(warehouse: Path) -> Path:
+    """The Data Docs site's index page (latest validation results, as HTML)."""
+    return gx_root(warehouse) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+
+
+def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
+    """Validate ``table`` (``schema.name``) of the warehouse file against ``suite``, store
+    the result and rebuild the Data Docs page for it.
+
+    Runs a GX checkpoint in a file-backed GX project beside the warehouse, so Data Docs
+    show the latest result of every suite. The engine is disposed afterwards: DuckDB lets
+    one process open a file read-write or read-only, not both.
     """
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    from wlz_pipeline.warehouse import duckdb_config
 
     install_duckdb_workaround()
     with _lock:
-        ctx = gx.get_context(mode="ephemeral")
-        from wlz_pipeline.warehouse import duckdb_config
-
-        ds = ctx.data_sources.add_sql(
+        root = gx_root(warehouse)
+        root.mkdir(parents=True, exist_ok=True)
+        ctx = gx.get_context(mode="file", project_root_dir=str(root))
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+        ds = ctx.data_sources.add_or_update_sql(
             name="warehouse",
-            connection_string=f"duckdb:///{warehouse}",
+            connection_string=f"duckdb:///{Path(warehouse).resolve()}",
             kwargs={"connect_args": {"config": duckdb_config()}},
         )
         try:
             columns = _columns(ds, table)
-            asset = ds.add_query_asset(name=table, query=f"select * from {table}")
-            batch = asset.add_batch_definition_whole_table("all").get_batch()
+            try:
+                asset = ds.get_asset(table)
+            except LookupError:
+                asset = ds.add_query_asset(name=table, query=f"select * from {table}")
+            try:
+                batch_definition = asset.get_batch_definition("all")
+            except (KeyError, LookupError, ValueError):
+                batch_definition = asset.add_batch_definition_whole_table("all")
             result_format: dict[str, Any] = {
                 "result_format": "SUMMARY",
                 "partial_unexpected_count": MAX_EXAMPLES,
             }
             if all(c in columns for c in INDEX_COLUMNS):
                 result_format["unexpected_index_column_names"] = INDEX_COLUMNS
-            res = batch.validate(suite, result_format=result_format)
+            stored_suite = ctx.suites.add_or_update(suite)
+            definition = ctx.validation_definitions.add_or_update(
+                gx.ValidationDefinition(name=table, data=batch_definition, suite=stored_suite)
+            )
+            checkpoint = ctx.checkpoints.add_or_update(
+                gx.Checkpoint(
+                    name=table,
+                    validation_definitions=[definition],
+                    actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+                    result_format=result_format,
+                )
+            )
+            run = checkpoint.run()
+            (res,) = run.run_results.values()
         finally:
-            # release every connection GX opened: DuckDB lets one process open a file
-            # read-write or read-only, not both
             ds.get_execution_engine().engine.dispose()
             ds.get_engine().dispose()
     outcome = SuiteOutcome(table=table, validation_result=res)
