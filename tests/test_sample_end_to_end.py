@@ -139,3 +139,62 @@ def test_corrections_in_a_resent_extract_reach_staging(run):
             assert surname == c["corrected_value"]
         elif column == "Postcode":
             assert postcode == c["corrected_value"]
+
+
+#: Each hand edit planted in a returned template -> the finding codes it must produce.
+PLANTED_FINDINGS = {
+    "blank_rows_cols": {"blank_row", "blank_column"},
+    "note_in_mark": {"mark_invalid"},
+    "note_right_of_grid": {"note_ignored"},
+    "merged_header": {"merged_cells"},
+    "text_dates": {"date_as_text"},
+    "lowercase_marks": set(),  # read silently, as Excel's own dropdown accepts "p"
+    "misspelt_name": {"name_mismatch"},
+    "unallocated_id": {"id_not_allocated"},
+    "added_child": {"id_not_allocated"},
+    "added_session": {"session_added"},
+    "missing_sheet": set(),  # an optional sheet
+    "renamed_sheet": {"sheet_renamed"},
+    "date_outside_term": {"session_outside_term"},
+}
+
+
+@pytest.mark.slow
+def test_every_hand_edit_in_a_returned_template_gets_its_finding(run):
+    _, con = run
+    for planted in MANIFEST["planted_cells"]:
+        codes = {
+            r[0]
+            for r in con.execute(
+                """SELECT ff.code FROM meta.file_findings ff
+                   JOIN meta.file_registry f USING (file_hash) WHERE f.path = ?""",
+                [planted["file"]],
+            ).fetchall()
+        }
+        assert PLANTED_FINDINGS[planted["defect"]] <= codes, planted
+        # the rest of the file still got in
+        staged = con.execute(
+            """SELECT count(*) FROM staging.partner_marks m
+               JOIN meta.file_registry f ON f.file_hash = m._file_hash WHERE f.path = ?""",
+            [planted["file"]],
+        ).fetchone()[0]
+        assert staged > 0, planted
+    lower = next(p for p in MANIFEST["planted_cells"] if p["defect"] == "lowercase_marks")
+    marks = con.execute(
+        """SELECT m.mark FROM staging.partner_marks m
+           JOIN meta.file_registry f ON f.file_hash = m._file_hash
+           WHERE f.path = ? AND list_contains(?, m.cell)""",
+        [lower["file"], lower["cells"]],
+    ).fetchall()
+    assert marks and {m for (m,) in marks} <= {"P", "L", "A", "E", "X"}
+    note = next(p for p in MANIFEST["planted_cells"] if p["defect"] == "note_in_mark")
+    (cell,) = note["cells"]
+    assert (
+        con.execute(
+            """SELECT count(*) FROM staging.partner_marks m
+           JOIN meta.file_registry f ON f.file_hash = m._file_hash
+           WHERE f.path = ? AND m.cell = ?""",
+            [note["file"], cell],
+        ).fetchone()[0]
+        == 0
+    )

@@ -198,10 +198,15 @@ def partner_context(
             con,
             """SELECT upper(trim(r.wlz_id)), coalesce(p.forename || ' ' || p.surname, '')
                FROM raw.ref_enrolments r {current}
-               LEFT JOIN (SELECT upper(replace(trim(upn), ' ', '')) AS upn,
-                                 arg_max(trim(forename), _row_number) AS forename,
-                                 arg_max(trim(surname), _row_number) AS surname
-                          FROM raw.pupils GROUP BY 1) p
+               LEFT JOIN (
+                   -- the name on the newest current register extract
+                   SELECT upper(replace(trim(x.upn), ' ', '')) AS upn,
+                          arg_max(trim(x.forename), fx.as_of) AS forename,
+                          arg_max(trim(x.surname), fx.as_of) AS surname
+                   FROM raw.pupils x
+                   JOIN meta.file_registry fx
+                     ON fx.file_hash = x._file_hash AND fx.status = 'ingested'
+                   GROUP BY 1) p
                  ON p.upn = upper(replace(trim(r.upn), ' ', ''))""",
         )
     )
@@ -605,7 +610,9 @@ class Ingestor:
     def apply_supersede(self, source: str) -> None:
         """Within each (anchor, profile, kinds, period) the newest file is current.
 
-        Newest = latest as-of date, then latest arrival, then path (deterministic)."""
+        Newest = latest as-of date, then latest arrival; between files that arrived in
+        the same scan, the longer name ("X (corrected).xlsx", "X v2.csv" after "X.csv"),
+        then the name (deterministic)."""
         with transaction(self.con):
             self.con.execute(
                 """
@@ -618,7 +625,8 @@ class Ingestor:
                       AND period IS NOT NULL
                     WINDOW w AS (PARTITION BY coalesce(anchor_urn, ''), coalesce(profile, ''),
                                               array_to_string(kinds, ','), period
-                                 ORDER BY as_of DESC NULLS LAST, arrived_at DESC, path DESC)
+                                 ORDER BY as_of DESC NULLS LAST, arrived_at DESC,
+                                          length(path) DESC, path DESC)
                 )
                 UPDATE meta.file_registry f SET
                     status = CASE WHEN r.rn = 1 THEN 'ingested' ELSE 'superseded' END,

@@ -176,13 +176,11 @@ def test_manifest_row_counts_match_a_naive_count(where, tiny):
     m = manifest(root)
     listed = {f["path"] for f in m["files"]}
     on_disk = {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
-    assert listed == on_disk - {"MANIFEST.json", "README.md"} - {
-        p for p in on_disk if p.startswith("partners/")
-    }
+    assert listed == on_disk - {"MANIFEST.json", "README.md"}
     for rec in m["files"]:
         data = (root / rec["path"]).read_bytes()
         assert len(data) == rec["bytes"], rec["path"]
-        if rec["rows"] is None:
+        if rec["rows"] is None:  # workbooks: rows are per sheet, checked by their reader
             continue
         if rec["path"].endswith(".xml"):
             count = data.count(b"<Pupil>")
@@ -225,6 +223,7 @@ def test_planted_rows_are_where_the_manifest_says(sample_manifest):
         "empty_file",
         "unknown_anchor",
         "duplicate_file",
+        "not_a_template",
     }
 
 
@@ -238,11 +237,20 @@ def test_readme_lists_every_planted_row_and_file(sample_manifest):
 
 def test_file_registry_expectations(sample_manifest):
     status = Counter(f["expected_status"] for f in sample_manifest["files"])
-    assert status["duplicate"] == 1 and status["superseded"] == 1
-    assert status["quarantined"] == 4
+    # superseded: an MIS register extract and a partner template, each re-sent corrected
+    assert status["duplicate"] == 1 and status["superseded"] == 2
+    assert status["quarantined"] == 5
     dup = next(f for f in sample_manifest["files"] if f["expected_status"] == "duplicate")
     assert (SAMPLE / dup["path"]).read_bytes() == (SAMPLE / dup["duplicate_of"]).read_bytes()
-    old = next(f for f in sample_manifest["files"] if f["expected_status"] == "superseded")
+    superseded = [f for f in sample_manifest["files"] if f["expected_status"] == "superseded"]
+    (template,) = [f for f in superseded if f["kind"] == "partner_template"]
+    resend = next(f for f in sample_manifest["files"] if f["path"] == template["superseded_by"])
+    assert (resend["programme"], resend["academic_year"], resend["term"]) == (
+        template["programme"],
+        template["academic_year"],
+        template["term"],
+    )
+    old = next(f for f in superseded if f["kind"] != "partner_template")
     new = next(f for f in sample_manifest["files"] if f["path"] == old["superseded_by"])
     assert new["extract_date"] > old["extract_date"]
     assert new["academic_year"] == old["academic_year"]

@@ -24,7 +24,7 @@ __all__ = ["SCALES", "World", "build_world", "generate"]
 
 MANIFEST_VERSION = 1
 #: what the generator writes (and may replace with ``overwrite=True``)
-GENERATED = ("reference", "mis", "surveys", "interactions", "MANIFEST.json")
+GENERATED = ("reference", "mis", "surveys", "interactions", "partners", "MANIFEST.json")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -60,6 +60,10 @@ def generate(
     surveys = write_surveys(world, o)
     interactions = write_interactions(world, o)
     write_bad_files(world, o)
+    if scale != "zone":  # zone templates: the benchmark writes its own (performance.md)
+        from .partner_files import write_partner_templates
+
+        write_partner_templates(world, o)
     manifest = build_manifest(world, o, surveys, interactions, MANIFEST_VERSION)
     text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     (out / "MANIFEST.json").write_text(text, encoding="utf-8", newline="\n")

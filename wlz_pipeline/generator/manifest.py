@@ -85,5 +85,6 @@ def build_manifest(
         "files": files,
         "planted_rows": planted_rows,
         "planted_files": sorted(out.planted_files, key=lambda f: f["file"]),
+        "planted_cells": sorted(out.planted_cells, key=lambda c: (c["file"], c["defect"])),
         "corrections": out.corrections,
     }

@@ -34,6 +34,8 @@ class Output:
         self.files: list[dict[str, Any]] = []
         self.planted_rows: list[dict[str, Any]] = []
         self.planted_files: list[dict[str, Any]] = []
+        #: hand-edited cells in returned partner templates (file, defect, sheet, cells)
+        self.planted_cells: list[dict[str, Any]] = []
         self.corrections: list[dict[str, Any]] = []
 
     def path(self, relpath: str) -> Path:
