@@ -125,9 +125,17 @@ class SuiteOutcome:
 
 
 def _examples(result: dict) -> list[tuple[str, int]]:
+    """Failing rows as (file hash, row number) only: GX also returns the values, which
+    may be identifiers, so they are dropped here."""
+    items = (
+        result.get("unexpected_index_list")
+        or result.get("partial_unexpected_index_list")
+        or (result.get("details") or {}).get("unexpected_rows")
+        or []
+    )
     out = []
-    for item in result.get("unexpected_index_list") or []:
-        if isinstance(item, dict) and "_file_hash" in item:
+    for item in items:
+        if isinstance(item, dict) and "_file_hash" in item and "_row_number" in item:
             out.append((str(item["_file_hash"]), int(item["_row_number"])))
     return out[:MAX_EXAMPLES]
 
@@ -200,7 +208,14 @@ def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
             ds.get_execution_engine().engine.dispose()
             ds.get_engine().dispose()
     outcome = SuiteOutcome(table=table, validation_result=res)
-    for r in res.results:
+    row_queries: dict[int, str] = {}
+    for i, r in enumerate(res.results):
+        cfg = r.expectation_config
+        query = cfg.kwargs.get("unexpected_rows_query")
+        if query and not r.success and "_file_hash" in query and "_row_number" in query:
+            row_queries[i] = query
+    located = _locate_rows(warehouse, table, row_queries) if row_queries else {}
+    for i, r in enumerate(res.results):
         cfg = r.expectation_config
         sev = SEVERITY[str(getattr(cfg.severity, "value", cfg.severity))]
         result = dict(r.result or {})
@@ -215,11 +230,35 @@ def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
                 severity=sev,
                 success=bool(r.success),
                 failing_rows=failing,
-                examples=_examples(result),
+                examples=located.get(i) or _examples(result),
                 error=err,
             )
         )
     return outcome
+
+
+def _locate_rows(warehouse: Path, table: str, queries: dict[int, str]) -> dict[int, list]:
+    """Up to MAX_EXAMPLES (file hash, row number) per failing unexpected-rows query (GX
+    returns only a count for them). The queries are the suites' own SQL, from the
+    repository, never from data."""
+    import duckdb
+
+    from wlz_pipeline.warehouse import duckdb_config
+
+    out: dict[int, list] = {}
+    con = duckdb.connect(str(warehouse), config=duckdb_config())
+    try:
+        for i, query in queries.items():
+            sql = query.format(batch=f"(select * from {table}) as subselect")
+            rows = con.execute(
+                f"select _file_hash, _row_number from ({sql}) order by all limit {MAX_EXAMPLES}"
+            ).fetchall()
+            out[i] = [(str(h), int(n)) for h, n in rows]
+    except duckdb.Error:
+        return out
+    finally:
+        con.close()
+    return out
 
 
 def _exception_message(info: dict) -> str | None:
