@@ -89,14 +89,16 @@ def _upn(rng: random.Random) -> str:
 def test_three_bad_rows_among_fifty_are_quarantined_and_47_staged(con, landing, archive):
     rng = random.Random(3)
     lines = [
-        "UPN,Legal Surname,Legal Forename,DOB,Gender,Year,FSM Eligible,SEN Status,EAL,Postcode,Extract Date"
+        "UPN,Legal Surname,Legal Forename,DOB,Gender,Year,FSM Eligible,SEN Status,EAL,"
+        "Postcode,Extract Date"
     ]
     upns = set()
     while len(upns) < 50:
         upns.add(_upn(rng))
     for i, u in enumerate(sorted(upns)):
         lines.append(
-            f"{u},Surname{i},Forename{i},14/02/2010,Female,Year 2,No,SEN Support,No,W6 9AA,13/10/2017"
+            f"{u},Surname{i},Forename{i},14/02/2010,Female,Year 2,No,SEN Support,No,"
+            "W6 9AA,13/10/2017"
         )
     # line numbers: header is line 1, so data row i is on line i + 2
     lines[11] = lines[11].replace(
@@ -112,7 +114,8 @@ def test_three_bad_rows_among_fifty_are_quarantined_and_47_staged(con, landing, 
         == 47
     )
     got = con.execute(
-        """SELECT q.row_number, q.rule FROM meta.quarantine q JOIN meta.file_registry f USING (file_hash)
+        """SELECT q.row_number, q.rule FROM meta.quarantine q
+           JOIN meta.file_registry f USING (file_hash)
            WHERE f.path = 'mis/140102/sims_pupils.csv' AND q.severity = 'error' ORDER BY 1"""
     ).fetchall()
     assert got == [
