@@ -36,3 +36,25 @@ def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
 @pytest.fixture
 def archive(tmp_path: Path) -> Path:
     return tmp_path / "wh" / "archive"
+
+
+# DuckDB's bindings (nanobind) print "leaked type/function" warnings at interpreter
+# shutdown when GX's SQLAlchemy engines still reference DuckDB objects. They are harmless,
+# but they would follow pytest's closing line, which CI and people read. So the test
+# process leaves without the interpreter's teardown, once pytest has reported.
+_exit_status: list[int] = []
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    _exit_status.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config) -> None:
+    import os
+    import sys
+
+    if _exit_status and not hasattr(sys, "ps1"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_exit_status[-1])

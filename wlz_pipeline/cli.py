@@ -175,5 +175,22 @@ def _register_commands() -> None:
 
 _register_commands()
 
+def main() -> None:
+    """Entry point. Leaves without the interpreter's teardown once the command is done:
+    DuckDB's bindings print harmless "leaked" warnings at shutdown when GX's SQLAlchemy
+    engines still reference DuckDB objects, and they would bury the run summary."""
+    import os
+    import sys
+
+    try:
+        app()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()
