@@ -175,6 +175,7 @@ def _register_commands() -> None:
 
 _register_commands()
 
+
 def main() -> None:
     """Entry point. Leaves without the interpreter's teardown once the command is done:
     DuckDB's bindings print harmless "leaked" warnings at shutdown when GX's SQLAlchemy

@@ -18,7 +18,7 @@ import logging
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -234,7 +234,12 @@ class Ingestor:
         self.con = con
         self.data_dir = data_dir
         self.archive_dir = archive_dir
-        self.now = run_started or datetime.now().replace(microsecond=0)
+        now = run_started or datetime.now().replace(microsecond=0)
+        # A scan's arrival time is strictly after every earlier scan's, so "newest file"
+        # (apply_supersede) never ties between scans: two scans within one second (a
+        # corrected re-send dropped straight after the original) or a clock set back.
+        (last,) = con.execute("SELECT max(arrived_at) FROM meta.file_registry").fetchone()
+        self.now = max(now, last + timedelta(seconds=1)) if last is not None else now
         self._profiles: dict[str, MisProfile] | None = None
 
     # -- reference lookups -------------------------------------------------------------
