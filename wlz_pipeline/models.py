@@ -53,9 +53,16 @@ def quote_ident(name: str) -> str:
 
 
 def _context() -> dict:
+    from wlz_pipeline.marts.engagement_settings import sql_values as engagement
     from wlz_pipeline.sources.survey import item_columns
 
-    return {"survey_items": [quote_ident(c) for c in item_columns()], "q": quote_ident}
+    # ``engagement()``: config/engagement.yaml as SQL literals, loaded only by the models
+    # that call it (sql/marts/engagement_settings.sql)
+    return {
+        "survey_items": [quote_ident(c) for c in item_columns()],
+        "q": quote_ident,
+        "engagement": engagement,
+    }
 
 
 @dataclass(frozen=True)
