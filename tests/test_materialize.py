@@ -9,7 +9,9 @@ from assets.resources import WarehouseResource
 from wlz_pipeline.definitions import ALL_ASSETS
 
 
-def test_materialize_everything_on_the_fixture_landing_folder(landing, tmp_path):
+def test_materialize_everything_on_the_fixture_landing_folder(landing, tmp_path, monkeypatch):
+    # not the sample, so the publication at the end of the graph needs a real key
+    monkeypatch.setenv("WLZ_PSEUDONYM_KEY", "test-only-pseudonym-key-0123456789")
     wh = tmp_path / "wh" / "wlz.duckdb"
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(

@@ -1,0 +1,158 @@
+"""The landing sensor and the nightly schedule, evaluated the way the daemon does
+(``build_sensor_context`` with a cursor; ``build_schedule_context``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+from dagster._utils.schedules import cron_string_iterator
+
+import assets.automation as automation
+from assets.resources import WarehouseResource
+from wlz_pipeline.config import load_yaml
+from wlz_pipeline.definitions import defs
+from wlz_pipeline.settings import load_settings
+
+STABLE = load_settings().sensor_stable_seconds
+REPO = defs.get_repository_def()
+SENSOR = defs.resolve_sensor_def("wlz_landing_files")
+T0 = 1_900_000_000.0  # a fixed "now" for the sensor's clock
+
+
+@pytest.fixture
+def tick(tmp_path, monkeypatch):
+    """Evaluate the sensor at a given time with a given cursor -> (result, new cursor)."""
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    resource = WarehouseResource(data_dir=str(landing), warehouse=str(tmp_path / "wh.duckdb"))
+
+    instance = dg.DagsterInstance.ephemeral()
+
+    def _tick(now: float, cursor: str | None):
+        monkeypatch.setattr(automation, "_clock", lambda: now)
+        context = dg.build_sensor_context(
+            instance=instance, cursor=cursor, repository_def=REPO, resources={"wlz": resource}
+        )
+        result = SENSOR(context)
+        return result, result.cursor
+
+    _tick.landing = landing
+    return _tick
+
+
+def write(path, data: bytes, mtime: float) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    os.utime(path, (mtime, mtime))
+
+
+def test_a_half_written_file_waits_until_stable_and_the_same_file_triggers_once(tick):
+    landing = tick.landing
+    upload = landing / "surveys" / "my_voice_2018-01-12.csv"
+    # being copied: its mtime is a second ago
+    write(upload, b"response_id,submitted_at\nR1,2018-01-12 09:00:00\n", T0 - 1)
+    result, cursor = tick(T0, None)
+    assert result.run_requests == [] and "still being written" in result.skip_reason.skip_message
+    # still growing 20 s later
+    write(upload, upload.read_bytes() + b"R2,2018-01-12 09:05:00\n", T0 + 20)
+    result, cursor = tick(T0 + 30, cursor)
+    assert result.run_requests == []
+    # unchanged, but not yet quiet for the settle time
+    result, cursor = tick(T0 + 20 + STABLE - 1, cursor)
+    assert result.run_requests == []
+    # quiet for long enough, and the same size and mtime as last time: ingest it
+    result, cursor = tick(T0 + 20 + STABLE + 5, cursor)
+    assert len(result.run_requests) == 1
+    request = result.run_requests[0]
+    keys = {k.to_user_string() for k in request.asset_selection}
+    assert "raw/surveys" in keys and "bi/publication" in keys
+    assert "raw/mis" not in keys  # only what the new file feeds
+    assert request.tags["wlz/trigger"] == "landing_sensor"
+    assert request.run_key.startswith("landing-")
+    first_key = request.run_key
+    # later looks: nothing new
+    result, cursor = tick(T0 + 500, cursor)
+    assert result.run_requests == []
+    # the same content dropped again under another name, or in another folder: never again
+    shutil.copy2(upload, landing / "surveys" / "copy_of_my_voice.csv")
+    (landing / "interactions").mkdir()
+    shutil.copy2(upload, landing / "interactions" / "misfiled.csv")
+    for t in (T0 + 600, T0 + 700, T0 + 800):
+        result, cursor = tick(t, cursor)
+        assert result.run_requests == []
+    # a new file (new content) triggers a new run with a different key
+    write(landing / "surveys" / "my_voice_2018-01-19.csv", b"response_id\nR9\n", T0 - 3600)
+    result, cursor = tick(T0 + 900, cursor)
+    assert result.run_requests == []  # first look: noted
+    result, cursor = tick(T0 + 930, cursor)
+    assert len(result.run_requests) == 1 and result.run_requests[0].run_key != first_key
+
+
+def test_lock_files_and_partial_downloads_never_trigger(tick):
+    landing = tick.landing
+    write(landing / "partners" / "P01" / "~$template.xlsx", b"lock", T0 - 3600)
+    write(landing / "mis" / "140101" / "extract.csv.part", b"half", T0 - 3600)
+    write(landing / "mis" / "140101" / ".hidden.csv", b"x", T0 - 3600)
+    cursor = None
+    for t in (T0, T0 + 60, T0 + 120):
+        result, cursor = tick(t, cursor)
+        assert result.run_requests == []
+    assert json.loads(cursor)["known"] == {}
+
+
+def test_a_changed_file_in_place_triggers_again(tick):
+    landing = tick.landing
+    ref = landing / "reference" / "enrolments.csv"
+    write(ref, b"wlz_id\nWLZ000000001\n", T0 - 3600)
+    _, cursor = tick(T0, None)
+    result, cursor = tick(T0 + 60, cursor)
+    assert len(result.run_requests) == 1
+    assert {k.to_user_string() for k in result.run_requests[0].asset_selection} >= {
+        "raw/reference",
+        "raw/mis",
+        "staging/enrolments",
+        "bi/publication",
+    }
+    write(ref, b"wlz_id\nWLZ000000001\nWLZ000000002\n", T0 + 100)
+    result, cursor = tick(T0 + 110, cursor)
+    assert result.run_requests == []
+    result, cursor = tick(T0 + 100 + STABLE + 1, cursor)
+    assert len(result.run_requests) == 1
+
+
+def test_nightly_schedule_runs_everything_at_two_in_london():
+    cfg = load_yaml("publication.yaml")["schedule"]
+    schedule = defs.resolve_schedule_def("wlz_nightly")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == (cfg["cron"], cfg["timezone"])
+    assert (cfg["cron"], cfg["timezone"]) == ("0 2 * * *", "Europe/London")
+    assert schedule.job_name == "wlz_everything"
+    job = defs.resolve_job_def("wlz_everything")
+    assert job.executor_def is dg.in_process_executor  # one writer per run
+    graph = defs.resolve_asset_graph()
+    assert dg.AssetKey(["bi", "publication"]) in graph.get_all_asset_keys()
+    # at the summer-time change (last Sunday of March) the tick is still 02:00 local
+    ticks = cron_string_iterator(
+        datetime(2026, 3, 28, 12, 0, tzinfo=ZoneInfo("Europe/London")).timestamp(),
+        schedule.cron_schedule,
+        schedule.execution_timezone,
+    )
+    first, second = next(ticks), next(ticks)
+    assert (first.hour, first.day, second.hour, second.day) == (2, 29, 2, 30)
+    context = dg.build_schedule_context(
+        instance=dg.DagsterInstance.ephemeral(), scheduled_execution_time=first
+    )
+    data = schedule.evaluate_tick(context)
+    assert len(data.run_requests) == 1 and data.run_requests[0].tags["wlz/trigger"] == "nightly"
+
+
+def test_publication_depends_on_every_staging_and_mart_table():
+    graph = defs.resolve_asset_graph()
+    parents = graph.get(dg.AssetKey(["bi", "publication"])).parent_keys
+    tables = {k for k in graph.get_all_asset_keys() if k.path[0] in ("staging", "marts")}
+    assert tables and tables <= parents
