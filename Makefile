@@ -23,15 +23,19 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-run: install
+# The instance settings (one run at a time: one writer on the DuckDB file) are copied
+# into DAGSTER_HOME once; a dagster.yaml already there (a deployment's own) is left alone.
+$(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
+	test -e $@ || cp $< $@
+
+run: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/wlz run --data-dir data/sample --warehouse $(WLZ_HOME)/warehouse/wlz.duckdb
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-dev: install
-	mkdir -p $(DAGSTER_HOME)
+dev: install $(DAGSTER_HOME)/dagster.yaml
 	WLZ_DATA_DIR=$${WLZ_DATA_DIR:-$(CURDIR)/data/sample} \
 	WLZ_WAREHOUSE=$${WLZ_WAREHOUSE:-$(WLZ_HOME)/warehouse/wlz.duckdb} \
 	$(BIN)/dagster dev -w workspace.yaml

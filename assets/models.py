@@ -7,6 +7,7 @@ import sqlglot
 
 from assets.ingest import raw_asset_for_table
 from assets.resources import WarehouseResource
+from wlz_pipeline.dictionary import asset_metadata, table_schema
 from wlz_pipeline.models import Model, discover, run_model
 
 LAYERS = ("staging", "marts")
@@ -46,9 +47,6 @@ def _description(model: Model) -> str:
     return " ".join(lines) or model.table
 
 
-def _column_schema(con, table: str) -> dg.TableSchema:
-    rows = con.execute(f"DESCRIBE {table}").fetchall()
-    return dg.TableSchema(columns=[dg.TableColumn(name=r[0], type=str(r[1])) for r in rows])
 
 
 def _make(model: Model) -> dg.AssetsDefinition:
@@ -62,13 +60,18 @@ def _make(model: Model) -> dg.AssetsDefinition:
     def _build(context: dg.AssetExecutionContext, wlz: WarehouseResource) -> dg.MaterializeResult:
         with wlz.connect() as con:
             counts = run_model(con, model)
-            schema = _column_schema(con, model.table)
+            if model.layer == "marts":
+                # row count, columns with their sidecar descriptions, a preview of
+                # aggregates (never an identifier value)
+                metadata = asset_metadata(con, model.layer, model.name)
+            else:
+                metadata = {"dagster/column_schema": table_schema(con, model.layer, model.name)}
         return dg.MaterializeResult(
             metadata={
+                **metadata,
                 "dagster/row_count": counts["rows"],
                 "rows_quarantined": counts["quarantined"],
                 "rows_with_warnings": counts["warnings"],
-                "dagster/column_schema": schema,
                 "sql_file": dg.MetadataValue.path(str(model.path)),
             }
         )

@@ -30,5 +30,29 @@ def test_materialize_everything_on_the_fixture_landing_folder(landing, tmp_path,
     con = duckdb.connect(str(wh), read_only=True)
     try:
         assert con.execute("SELECT count(*) FROM staging.enrolments").fetchone()[0] == 3
+        identifiers = {
+            v
+            for (v,) in con.execute(
+                "SELECT wlz_id FROM staging.enrolments UNION SELECT upn FROM staging.pupils "
+                "UNION SELECT forename FROM staging.pupils UNION SELECT surname FROM "
+                "staging.pupils"
+            ).fetchall()
+            if v
+        }
+        # what the UI shows on every mart: row count, every column described, a preview
+        marts = {k: m for k, m in mats.items() if k.startswith("marts/")}
+        assert len(marts) >= 20
+        for key, meta in marts.items():
+            table = key.replace("/", ".")
+            rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            assert meta["dagster/row_count"].value == rows, key
+            columns = meta["dagster/column_schema"].schema.columns
+            assert [c.name for c in columns] == [
+                r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()
+            ], key
+            assert all((c.description or "").strip() for c in columns), key
+            preview = meta["preview"].value
+            assert f"**{rows:,} rows**" in preview, key
+            assert not [v for v in identifiers if v in preview], key
     finally:
         con.close()
