@@ -89,6 +89,35 @@ def summary_rows(warehouse_file: Path) -> dict[str, list[tuple]]:
     return {"tables": counts, "files": files, "quarantine": quarantine}
 
 
+def _print_locations(wh: Path) -> None:
+    """Where the run's files are: the warehouse, the publication (with the run that made
+    it: a blocked run leaves the previous one), the Parquet folder, Data Docs, claims."""
+    import duckdb
+
+    from wlz_pipeline.payments.store import claims_dir
+    from wlz_pipeline.publish import publication_path
+    from wlz_pipeline.quality.gx_duckdb import data_docs_index
+
+    pub = publication_path(wh)
+    published = "not published"
+    if pub.exists():
+        con = duckdb.connect(str(pub), read_only=True)
+        try:
+            run_id, at = con.execute("SELECT run_id, published_at FROM bi.publication").fetchone()
+        finally:
+            con.close()
+        published = f"{pub} (run {run_id}, published {at:%Y-%m-%d %H:%M} UTC)"
+    parquet = pub.with_name(f"{pub.stem}_parquet")
+    docs = data_docs_index(wh)
+    console.print(
+        f"warehouse:   {wh} (restricted)\n"
+        f"publication: {published}\n"
+        f"parquet:     {parquet if parquet.exists() else 'none'}\n"
+        f"data docs:   {docs if docs.exists() else 'none'}\n"
+        f"claims:      {claims_dir(warehouse=wh)} (restricted; back it up with the data)"
+    )
+
+
 @app.command()
 def run(
     data_dir: DataDir = None,
@@ -134,6 +163,7 @@ def run(
             f"  [{colour}]{e.severity.value}[/{colour}] "
             f"{e.asset_key.to_user_string()}: {e.check_name}"
         )
+    _print_locations(wh)
     status = "succeeded" if result.success else "FAILED"
     console.print(f"run {result.run_id} {status} in {elapsed:.1f}s")
     if not result.success:

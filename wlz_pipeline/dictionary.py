@@ -243,3 +243,36 @@ def asset_metadata(con: duckdb.DuckDBPyConnection, layer: str, table: str) -> di
     if description:
         meta["table_description"] = description
     return meta
+
+
+def dictionary_markdown(con: duckdb.DuckDBPyConnection, schema: str = "bi") -> str:
+    """The published data dictionary as a Markdown document (``docs/data_dictionary.md``):
+    a list of the tables, then each table's columns with type and description. Made from
+    ``<schema>.data_dictionary`` of a publication, the same rows BI tools read."""
+    rows = con.execute(
+        f"SELECT table_name, table_description, column_name, type, description "
+        f"FROM {quote_ident(schema)}.data_dictionary"
+    ).fetchall()
+    tables: dict[str, tuple[str, list[tuple[str, str, str]]]] = {}
+    for table, table_description, column, dtype, description in rows:
+        entry = tables.setdefault(table, (table_description or "", []))
+        entry[1].append((column, dtype, description or ""))
+    lines = [
+        "# The published BI database: data dictionary",
+        "",
+        "Generated from `bi.data_dictionary` of the sample's publication by "
+        "`make docs`; the descriptions come from the sidecars `sql/<layer>/<table>.yml` "
+        "and `config/publication.yaml` (`standard_columns`). Every table is in schema "
+        "`bi` of the published file, and in `<table>.parquet` of the Parquet folder.",
+        "",
+        "| table | what one row is |",
+        "|---|---|",
+    ]
+    lines += [f"| [{t}](#{t}) | {_md_cell(d)} |" for t, (d, _) in sorted(tables.items())]
+    for table, (description, columns) in sorted(tables.items()):
+        lines += ["", f"## {table}", ""]
+        if description:
+            lines += [description, ""]
+        lines += ["| column | type | description |", "|---|---|---|"]
+        lines += [f"| `{c}` | {_md_cell(t)} | {_md_cell(d)} |" for c, t, d in columns]
+    return "\n".join(lines) + "\n"

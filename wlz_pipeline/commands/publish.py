@@ -1,5 +1,6 @@
-"""``wlz publish`` (the BI publication from an existing warehouse) and ``wlz reidentify``
-(the restricted identity behind a child_key, for the data team)."""
+"""``wlz publish`` (the BI publication from an existing warehouse), ``wlz reidentify``
+(the restricted identity behind a child_key, for the data team) and ``wlz dictionary``
+(the published data dictionary as Markdown)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,45 @@ DemoKeyOpt = Annotated[
 def register(app: typer.Typer) -> None:
     app.command()(publish)
     app.command()(reidentify)
+    app.command()(dictionary)
+
+
+def dictionary(
+    publication: Annotated[
+        Path | None,
+        typer.Option(
+            help="Published BI file (default: WLZ_PUBLICATION, config/publication.yaml, "
+            "else wlz_bi.duckdb beside the warehouse).",
+        ),
+    ] = None,
+    warehouse: WarehouseOpt = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the Markdown here (default: print it).")
+    ] = None,
+) -> None:
+    """Write the published data dictionary (every table and column of the BI database with
+    its description) as Markdown, read from the publication itself."""
+    import duckdb
+
+    from wlz_pipeline import settings
+    from wlz_pipeline.dictionary import dictionary_markdown
+    from wlz_pipeline.publish import publication_path
+
+    path = publication_path(settings.warehouse_path(warehouse), publication)
+    if not path.exists():
+        typer.echo(f"No publication at {path}: run the pipeline (make run) first.", err=True)
+        raise typer.Exit(1)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        text = dictionary_markdown(con)
+    finally:
+        con.close()
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}")
 
 
 def _dagster_checks(console):  # noqa: ANN001, ANN202
