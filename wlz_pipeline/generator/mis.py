@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
 
+from wlz_pipeline.canonical import MIS_KINDS
+
 from .output import Output, TableWriter
 from .reference import YEAR_OFFSET, Anchor
 from .school import mark_lines, summary_rows
@@ -23,19 +25,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .people import Child, Stint
     from .world import World
 
-CANONICAL_PUPIL = (
-    "upn",
-    "forename",
-    "surname",
-    "date_of_birth",
-    "gender",
-    "year_group",
-    "fsm",
-    "sen",
-    "eal",
-    "postcode",
-    "extract_date",
-)
+#: The canonical pupil fields in the order a profile's pupils headers are listed
+#: (the contract of wlz_pipeline/canonical.py, which ingestion maps them back to).
+CANONICAL_PUPIL = MIS_KINDS["pupils"]
 
 
 def _sims_year(yg: str) -> str:

@@ -9,7 +9,7 @@ from stdnum.gb.upn import calc_check_digit
 from .ctf import write_ctf
 from .interactions import HEADER as INTERACTION_HEADER
 from .interactions import Interaction
-from .mis import EXTRACT_DATES, RESEND_DATE, STYLES, MisWriter, file_names
+from .mis import CANONICAL_PUPIL, EXTRACT_DATES, RESEND_DATE, STYLES, MisWriter, file_names
 from .output import Output, csv_line
 from .surveys import HEADER as SURVEY_HEADER
 from .surveys import Response, response_row
@@ -206,25 +206,7 @@ def _arbor_resend(w: World, out: Output, mw: MisWriter, ay: str, pname: str, ext
     rec["expected_status"] = "superseded"
     rec["superseded_by"] = second.relpath
     out.record_of(second.relpath)["supersedes"] = first.relpath
-    col = dict(
-        zip(
-            (
-                "upn",
-                "forename",
-                "surname",
-                "date_of_birth",
-                "gender",
-                "year_group",
-                "fsm",
-                "sen",
-                "eal",
-                "postcode",
-                "extract_date",
-            ),
-            style.pupils,
-            strict=True,
-        )
-    )
+    col = dict(zip(CANONICAL_PUPIL, style.pupils, strict=True))
     by_cid = {c.cid: (c, st) for c, st in roster}
     for cid, fields in corrections.items():
         child, st = by_cid[cid]
