@@ -168,6 +168,9 @@ def _sensor() -> dg.SensorDefinition:
                 cursor=scan.cursor,
             )
         selection = dg.AssetSelection.assets(*roots).downstream().resolve(graph)
+        # partitioned assets (partners/templates, by term) run in their own jobs: an
+        # unpartitioned run has no partition key for them
+        selection = {k for k in selection if graph.get(k).partitions_def is None}
         for _, path, digest in scan.new_files:
             context.log.info(f"new file {path} ({digest[:12]})")
         return dg.SensorResult(

@@ -24,20 +24,27 @@ def _modules() -> list:
 
 _parts = dg.Definitions.merge(*(m.defs for m in _modules()))
 
-ALL_ASSETS = list(_parts.assets or [])
+_assets = list(_parts.assets or [])
+
+#: Partitioned assets (``partners/templates``, by term) run one partition per run, in
+#: their own jobs (``wlz_templates``): an unpartitioned run cannot carry them.
+PARTITIONED_ASSETS = [a for a in _assets if getattr(a, "partitions_def", None) is not None]
+#: Every unpartitioned asset: what ``wlz run`` and the nightly ``wlz_everything`` build.
+ALL_ASSETS = [a for a in _assets if getattr(a, "partitions_def", None) is None]
 ALL_CHECKS = list(_parts.asset_checks or [])
 
-#: Everything, in one process: steps share one DuckDB file, and a process per step
-#: would pay Dagster's import time per asset (conventions.md, known traps).
+#: Everything unpartitioned, in one process: steps share one DuckDB file, and a process
+#: per step would pay Dagster's import time per asset (conventions.md, known traps).
 everything_job = dg.define_asset_job(
     "wlz_everything",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all()
+    - dg.AssetSelection.assets(*(k for a in PARTITIONED_ASSETS for k in a.keys)),
     executor_def=dg.in_process_executor,
     description="Ingest every landing folder, rebuild every table and run every check.",
 )
 
 defs = dg.Definitions(
-    assets=ALL_ASSETS,
+    assets=[*ALL_ASSETS, *PARTITIONED_ASSETS],
     asset_checks=ALL_CHECKS,
     jobs=[everything_job, *(_parts.jobs or [])],
     schedules=list(_parts.schedules or []),

@@ -29,6 +29,39 @@ def parse_term(value: str) -> tuple[str, str]:
     return year, term
 
 
+def term_key(academic_year: str, term: str) -> str:
+    """(``2017/18``, ``autumn``) -> ``2017/18-autumn`` (the inverse of :func:`parse_term`)."""
+    return f"{academic_year}-{term}"
+
+
+def calendar_terms(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The template terms of ``staging.calendar`` (``2017/18-autumn``...), in date order.
+
+    Empty when the calendar has not been built yet; rows whose year or term is not a
+    template term (e.g. a typo the staging rules let through) are left out.
+    """
+    exists = con.execute(
+        """SELECT count(*) FROM duckdb_tables()
+           WHERE schema_name = 'staging' AND table_name = 'calendar'"""
+    ).fetchone()[0]
+    if not exists:
+        return []
+    rows = con.execute(
+        """SELECT academic_year, term FROM staging.calendar
+           WHERE academic_year IS NOT NULL AND term IS NOT NULL
+           GROUP BY ALL ORDER BY min(start_date) NULLS LAST, academic_year, term"""
+    ).fetchall()
+    keys = []
+    for year, trm in rows:
+        key = term_key(year, trm)
+        try:
+            parse_term(key)
+        except ValueError:
+            continue
+        keys.append(key)
+    return keys
+
+
 def template_specs(
     con: duckdb.DuckDBPyConnection,
     partner: str | None = None,

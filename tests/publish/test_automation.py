@@ -94,6 +94,20 @@ def test_a_half_written_file_waits_until_stable_and_the_same_file_triggers_once(
     assert len(result.run_requests) == 1 and result.run_requests[0].run_key != first_key
 
 
+def test_a_reference_file_requests_everything_downstream_but_the_term_partitioned_templates(
+    tick,
+):
+    """A new calendar feeds the templates too, but a sensor run has no term: the templates
+    (partitioned by term) are left to their own job; the terms are refreshed."""
+    write(tick.landing / "reference" / "calendar.csv", b"academic_year,term\n", T0)
+    _, cursor = tick(T0 + STABLE + 5, None)  # first look: noted
+    result, _ = tick(T0 + STABLE + 10, cursor)
+    assert len(result.run_requests) == 1
+    keys = {k.to_user_string() for k in result.run_requests[0].asset_selection}
+    assert {"raw/reference", "staging/calendar", "partners/template_terms"} <= keys
+    assert "partners/templates" not in keys
+
+
 def test_lock_files_and_partial_downloads_never_trigger(tick):
     landing = tick.landing
     write(landing / "partners" / "P01" / "~$template.xlsx", b"lock", T0 - 3600)
