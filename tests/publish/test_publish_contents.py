@@ -196,7 +196,9 @@ def test_no_small_count_leaves_the_organisation(published, bi):
     leaving = leaving_tables(published.report)
     assert leaving, "no table that leaves the organisation was published"
     for table in leaving:
-        dims = set(load_config().tables[table].dimensions)
+        spec = load_config().tables[table]
+        # not_counts count sessions or marks, not children: small values identify no one
+        dims = set(spec.dimensions) | set(spec.not_counts)
         for column, dtype, *_ in bi.execute(f'DESCRIBE bi."{table}"').fetchall():
             if column in dims or dtype not in ("BIGINT", "INTEGER", "HUGEINT", "SMALLINT"):
                 continue
@@ -273,6 +275,79 @@ def test_a_kpi_table_below_the_threshold_is_suppressed(fresh):
     # a leaving table with no count cannot be suppressed: not published, and said so
     assert "partner_report_card" not in report.tables
     assert "partner_report_card (leaves the organisation but has no count" in publication
+
+
+def test_a_partner_card_withholds_only_the_groups_with_a_small_count(fresh):
+    """Each group of partner_report_card (config/publication.yaml) describes one set of
+    children: a small count withholds its group and leaves the rest of the card."""
+    base = {
+        "children_allocated": 12,
+        "children_on_template": 12,
+        "children_started": 10,
+        "children_retained": 9,
+        "retained_rate": 0.9,
+        "sessions_planned": 3,
+        "attendance_rate": 0.8,
+        "feedback_n": 8,
+        "enjoyment_n": 8,
+        "outcome_pre_n": 10,
+        "outcome_n": 10,
+        "improved_n": 6,
+        "improved_rate": 0.6,
+    }
+    bands = {
+        # 3 + 3 + 4 = outcome_n 10: every band small, all three withheld
+        "P-small": (3, 3, 4),
+        # 6 + 0 + 4 = 10: only 'high' is small (0 identifies no one), but withholding it
+        # alone would let a reader work it back (10 - 6 - 0), so all three go
+        "P-one": (6, 0, 4),
+        # 5 + 0 + 5: nothing small, nothing withheld
+        "P-big": (5, 0, 5),
+    }
+    con = duckdb.connect(str(fresh.warehouse))
+    con.execute("CREATE TEMP TABLE one_row AS SELECT * FROM marts.partner_report_card LIMIT 1")
+    selects = []
+    for pid, (low, medium, high) in bands.items():
+        values = {
+            **base,
+            "dosage_low_n": low,
+            "dosage_medium_n": medium,
+            "dosage_high_n": high,
+        }
+        # the mart's types: counts BIGINT, rates DOUBLE
+        replace = ", ".join(
+            f"{v!r}::{'DOUBLE' if isinstance(v, float) else 'BIGINT'} AS {c}"
+            for c, v in values.items()
+        )
+        selects.append(f"SELECT * REPLACE ('{pid}' AS partner_id, {replace}) FROM one_row")
+    con.execute(
+        "CREATE OR REPLACE TABLE marts.partner_report_card AS " + " UNION ALL ".join(selects)
+    )
+    con.close()
+    report = publish(fresh.warehouse, data_dir=fresh.landing, demo_key=True)
+    bi = duckdb.connect(str(report.path), read_only=True)
+    got = {
+        r[0]: r[1:]
+        for r in bi.execute(
+            "SELECT partner_id, children_started, attendance_rate, feedback_n, outcome_n, "
+            "improved_rate, sessions_planned, dosage_low_n, dosage_medium_n, dosage_high_n, "
+            "suppressed, suppressed_columns FROM bi.partner_report_card"
+        ).fetchall()
+    }
+    bi.close()
+    dosage = {
+        f"dosage_{band}_{what}"
+        for band in ("low", "medium", "high")
+        for what in ("n", "improved_n", "improvement_rate")
+    }
+    for pid in ("P-small", "P-one"):
+        started, rate, feedback, n, improved, planned, low, med, high, flag, cols = got[pid]
+        # reach, participation, satisfaction and outcome are all 5 or more: shown
+        assert (started, rate, feedback, n, improved) == (10, 0.8, 8, 10, 0.6), pid
+        assert planned == 3  # sessions count no child: never withheld
+        assert (low, med, high) == (None, None, None), pid
+        assert flag is True and set(cols.split(", ")) == dosage, pid
+    assert got["P-big"][5:] == (3, 5, 0, 5, False, None)
 
 
 # -- dictionary, data quality, publication row -------------------------------------------------
