@@ -88,6 +88,16 @@ def test_materialise_everything_through_the_webserver_and_daemon(fresh, open_rea
         # no sensor run of its own while the test's run goes through
         "WLZ_AUTOMATION_DEFAULT": "stopped",
     }
+    # Create the instance's storage once, first: a webserver and a daemon starting together
+    # on a fresh DAGSTER_HOME both create its SQLite schema, and the loser fails with
+    # alembic's "more than one head present" (seen here, intermittently)
+    subprocess.run(
+        [str(BIN / "dagster"), "instance", "migrate"],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     port = free_port()
     web_log, daemon_log = tmp_path / "webserver.log", tmp_path / "daemon.log"
     web = start(
