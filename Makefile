@@ -11,7 +11,7 @@ UV_VERSION := 0.13.8
 WLZ_HOME ?= $(CURDIR)/.wlz
 export DAGSTER_HOME ?= $(WLZ_HOME)/dagster
 
-.PHONY: install run test dev lint format lock clean generate-sample
+.PHONY: install run test dev lint format lock clean generate-sample chromium docs
 
 install: $(VENV)/.installed
 
@@ -25,15 +25,26 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 
 # The instance settings (one run at a time: one writer on the DuckDB file) are copied
 # into DAGSTER_HOME once; a dagster.yaml already there (a deployment's own) is left alone.
-$(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml
+# The instance's storage is created here, before anything starts: a webserver and a daemon
+# starting together on a fresh DAGSTER_HOME would both create it, and one would fail.
+$(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml | install
 	mkdir -p $(DAGSTER_HOME)
 	test -e $@ || cp $< $@
+	$(BIN)/dagster instance migrate > /dev/null
 
 run: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/wlz run --data-dir data/sample --warehouse $(WLZ_HOME)/warehouse/wlz.duckdb
 
-test: install
+test: install chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The HTML report tests open the pages in Debian's chromium through Playwright (never a
+# browser download: do not run `playwright install`). Installed with apt when missing
+# (CI runs as root; elsewhere run it with sudo once).
+CHROMIUM ?= /usr/bin/chromium
+chromium:
+	@if [ -x $(CHROMIUM) ]; then echo "chromium: $(CHROMIUM)"; else \
+		apt-get update && apt-get install -y --no-install-recommends chromium; fi
 
 dev: install $(DAGSTER_HOME)/dagster.yaml
 	WLZ_DATA_DIR=$${WLZ_DATA_DIR:-$(CURDIR)/data/sample} \
@@ -51,6 +62,10 @@ format: install
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock: install
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+
+# Rewrite docs/data_dictionary.md from the sample's publication (a test keeps it true).
+docs: run
+	$(BIN)/wlz dictionary --warehouse $(WLZ_HOME)/warehouse/wlz.duckdb --out docs/data_dictionary.md
 
 # Rewrite the committed synthetic sample (deterministic: same seed, same bytes).
 generate-sample: install

@@ -47,8 +47,6 @@ def _description(model: Model) -> str:
     return " ".join(lines) or model.table
 
 
-
-
 def _make(model: Model) -> dg.AssetsDefinition:
     @dg.asset(
         key=model_key(model),

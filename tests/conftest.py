@@ -1,10 +1,12 @@
-"""Shared fixtures: a real DuckDB warehouse file per test, and copies of the hand-made
-landing folder in tests/data/landing that a test may change."""
+"""Shared fixtures: a real DuckDB warehouse file per test, copies of the hand-made
+landing folder in tests/data/landing that a test may change, and the committed sample
+materialised once per session by Dagster (``sample_run``)."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
@@ -14,6 +16,36 @@ from wlz_pipeline import warehouse
 
 TEST_DATA = Path(__file__).parent / "data"
 LANDING = TEST_DATA / "landing"
+SAMPLE = Path(__file__).parent.parent / "data" / "sample"
+
+
+@dataclass(frozen=True)
+class SampleRun:
+    """The whole asset graph (and its checks) materialised on data/sample."""
+
+    result: object  # dagster ExecuteInProcessResult
+    warehouse: Path
+
+
+@pytest.fixture(scope="session")
+def sample_run(tmp_path_factory) -> SampleRun:
+    """The committed sample, materialised by Dagster into a temporary warehouse, once per
+    test session (about a minute): the publication (the sample's documented demo key) and
+    the HTML reports are written beside it. Tests only read it."""
+    import dagster as dg
+
+    from assets.resources import WarehouseResource
+    from wlz_pipeline.definitions import ALL_ASSETS, ALL_CHECKS
+
+    wh = tmp_path_factory.mktemp("sample") / "wlz.duckdb"
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [*ALL_ASSETS, *ALL_CHECKS],
+            resources={"wlz": WarehouseResource(data_dir=str(SAMPLE), warehouse=str(wh))},
+            instance=instance,
+            raise_on_error=False,
+        )
+    return SampleRun(result, wh)
 
 
 @pytest.fixture

@@ -11,9 +11,6 @@ import dagster as dg
 import duckdb
 import pytest
 
-from assets.resources import WarehouseResource
-from wlz_pipeline.definitions import ALL_ASSETS, ALL_CHECKS
-
 SAMPLE = Path(__file__).parent.parent / "data" / "sample"
 MANIFEST = json.loads((SAMPLE / "MANIFEST.json").read_text(encoding="utf-8"))
 
@@ -34,17 +31,10 @@ PLANTED_RULES = {
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    wh = tmp_path_factory.mktemp("sample") / "wlz.duckdb"
-    with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize(
-            [*ALL_ASSETS, *ALL_CHECKS],
-            resources={"wlz": WarehouseResource(data_dir=str(SAMPLE), warehouse=str(wh))},
-            instance=instance,
-            raise_on_error=False,
-        )
-    con = duckdb.connect(str(wh), read_only=True)
-    yield result, con
+def run(sample_run):
+    """The session's sample run (tests/conftest.py) and a read-only connection to it."""
+    con = duckdb.connect(str(sample_run.warehouse), read_only=True)
+    yield sample_run.result, con
     con.close()
 
 

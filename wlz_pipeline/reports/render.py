@@ -1,0 +1,336 @@
+"""Render every HTML report (``render_reports``): static, self-contained pages (inline CSS
+and SVG, no script, a Content-Security-Policy that forbids any fetch), printable on A4.
+
+Layout of the output folder (default ``<warehouse dir>/reports``)::
+
+    index.html                      the publication's as-of date, links to everything
+    summary.html                    WLZ summary (from bi.summary_constructs)
+    partners/<id>_<year>_<term>.html  partner report cards (from bi.partner_report_card)
+    restricted/index.html           RESTRICTED: lists the child profiles and claim packs
+    restricted/children/<WLZ ID>.html  child profiles (restricted warehouse)
+    restricted/claims/<period>_<commissioner>.html  claim packs (restricted warehouse)
+
+The pages outside ``restricted/`` are built only from the published BI file, and are
+scanned for WLZ ID- and UPN-shaped text before they are written (fail closed).
+``restricted/`` is created owner-only (0700), its pages 0600. Each page is written to a
+temporary file and renamed; pages of an earlier render that are no longer produced (a
+child who left the register) are removed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from markupsafe import Markup, escape
+
+from wlz_pipeline import warehouse as wh
+from wlz_pipeline.payments.ledger import pounds
+from wlz_pipeline.publish import publication_path
+from wlz_pipeline.reports import published, restricted, svg
+
+TEMPLATES = Path(__file__).parent / "templates"
+#: Text that must never appear on a page outside restricted/ (a WLZ ID; a UPN).
+IDENTIFIER_PATTERNS = {
+    "a WLZ ID": re.compile(r"WLZ[0-9]{9}"),
+    "a UPN": re.compile(r"(?<![A-Za-z0-9])[A-HJ-NP-RT-Z][0-9]{11}[0-9A-HJ-NP-RT-Z](?![A-Za-z0-9])"),
+}
+
+
+class ReportError(RuntimeError):
+    """The reports could not be rendered (nothing is left half-written)."""
+
+
+@dataclass
+class ReportResult:
+    out_dir: Path
+    index: Path
+    restricted_index: Path | None
+    pages: Counter = field(default_factory=Counter)  # page type -> pages written
+    removed: int = 0
+    as_of_date: date | None = None
+
+
+def reports_dir(warehouse_file: str | Path, explicit: str | Path | None = None) -> Path:
+    """``explicit``, else ``WLZ_REPORTS_DIR``, else ``reports/`` beside the warehouse."""
+    value = explicit or os.environ.get("WLZ_REPORTS_DIR")
+    if value:
+        return Path(value).resolve()
+    return Path(warehouse_file).resolve().parent / "reports"
+
+
+# -- formatting (jinja filters) ---------------------------------------------------------
+def fmt_pct(x: Any, places: int = 0) -> str:
+    return "–" if x is None else f"{float(x) * 100:.{places}f}%"
+
+
+def fmt_num(x: Any, places: int = 1) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return f"{x:,}"
+    v = float(x)
+    return f"{v:,.0f}" if v.is_integer() and places == 0 else f"{v:,.{places}f}"
+
+
+def fmt_date(x: Any) -> str:
+    if x is None:
+        return "–"
+    if isinstance(x, datetime):
+        return f"{x:%d %b %Y %H:%M}"
+    if isinstance(x, date):
+        return f"{x:%d %b %Y}"
+    return str(x)
+
+
+def fmt_gbp(pence: Any) -> str:
+    return "–" if pence is None else pounds(int(pence))
+
+
+def fmt_yesno(x: Any) -> str:
+    return "–" if x is None else ("yes" if x else "no")
+
+
+def humanise(x: Any) -> str:
+    return "–" if x is None else str(x).replace("_", " ")
+
+
+def _environment(threshold: int) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        pct=fmt_pct,
+        num=fmt_num,
+        day=fmt_date,
+        gbp=fmt_gbp,
+        yesno=fmt_yesno,
+        human=humanise,
+        construct=published.label,
+    )
+    mark = f"‹{threshold}"
+
+    def cell(row: published.Row, column: str, kind: str = "num", places: int = 1) -> Markup:
+        """A published figure as a ``<td>``: the suppression mark when the publisher
+        withheld it, a dash when there is no data."""
+        if row.is_suppressed(column):
+            return Markup(
+                f'<td class="num supp"><abbr title="suppressed: fewer than {threshold} '
+                f'children">{escape(mark)}</abbr></td>'
+            )
+        v = row[column]
+        text = fmt_pct(v) if kind == "pct" else fmt_num(v, places)
+        return Markup(f'<td class="num">{escape(text)}</td>')
+
+    env.globals.update(cell=cell, suppression_mark=mark, threshold=threshold)
+    return env
+
+
+# -- writing ------------------------------------------------------------------------------
+def assert_no_child_identifiers(html: str, page: str) -> None:
+    for what, pattern in IDENTIFIER_PATTERNS.items():
+        if pattern.search(html):
+            raise ReportError(f"{page} would contain {what}: not written (fail closed)")
+
+
+class _Writer:
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.written: set[Path] = set()
+
+    def write(self, rel: str, html: str, *, restricted_page: bool) -> Path:
+        path = self.out / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not restricted_page:
+            assert_no_child_identifiers(html, rel)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(html)
+            os.chmod(tmp, 0o600 if restricted_page else 0o644)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self.written.add(path)
+        return path
+
+    def remove_stale(self, folders: list[Path]) -> int:
+        n = 0
+        for folder in folders:
+            if folder.is_dir():
+                for p in folder.glob("*.html"):
+                    if p not in self.written:
+                        p.unlink()
+                        n += 1
+        return n
+
+
+def _restricted_dirs(out: Path) -> None:
+    for d in (out / "restricted", out / "restricted" / "children", out / "restricted" / "claims"):
+        d.mkdir(parents=True, exist_ok=True)
+        os.chmod(d, 0o700)
+
+
+# -- charts -------------------------------------------------------------------------------
+def _summary_chart(wave: published.SummaryWave, mark: str) -> Markup:
+    rows = wave.rows
+    groups = (
+        ("WLZ", "wlz"),
+        ("Matched comparison", "comparison"),
+        ("Screened population", "population"),
+    )
+    series, missing = [], []
+    for name, prefix in groups:
+        series.append((name, [r[f"{prefix}_pct"] for r in rows]))
+        missing.append([mark if r.is_suppressed(f"{prefix}_pct") else "no data" for r in rows])
+    return svg.grouped_bars(
+        [published.label(r["construct"]) for r in rows],
+        series,
+        missing_label=missing,
+        title=f"Children at risk by construct, {wave.academic_year} {wave.wave}",
+        desc="Share of children at risk on each construct among WLZ children, matched "
+        "comparison children and all screened children; the same figures, with their n, "
+        "are in the table above. Suppressed figures are marked " + mark + ".",
+    )
+
+
+def _child_charts(child: restricted.ChildProfile) -> dict[str, Any]:
+    weeks = [
+        (
+            w["week_start"],
+            float(w["lw_minutes"] or 0),
+            w["checkin_met"] if w["school_week"] else None,
+        )
+        for w in child.weeks
+    ]
+    charts: dict[str, Any] = {
+        "contact": svg.weekly_columns(
+            weeks,
+            title="Link worker contact per week",
+            desc="Minutes of link worker contact in each week of the programme (all "
+            "interactions), and whether the weekly check-in was met in school weeks. The "
+            "termly totals are in the table below.",
+        )
+        if weeks
+        else None,
+        "programmes": {},
+    }
+    for p in child.programmes:
+        if p.sessions:
+            charts["programmes"][p.programme] = svg.session_strip(
+                p.sessions,
+                title=f"Sessions of {p.programme}: attendance and engagement",
+                desc="Each session in date order: a dot at the engagement rating (1-5) when "
+                "attended, a cross when missed, a grey tick when not counted.",
+            )
+    return charts
+
+
+# -- the whole render ---------------------------------------------------------------------
+def render_reports(
+    warehouse_file: str | Path,
+    out: str | Path | None = None,
+    *,
+    publication_file: str | Path | None = None,
+    now: datetime | None = None,
+) -> ReportResult:
+    """Render every report from the publication (public pages) and the restricted
+    warehouse (child profiles, claim packs). Raises ``ReportError``."""
+    warehouse_file = Path(warehouse_file).resolve()
+    pub_path = publication_path(warehouse_file, publication_file)
+    if not pub_path.is_file():
+        raise ReportError(f"no publication at {pub_path}: run the pipeline (or wlz publish) first")
+    if not warehouse_file.is_file():
+        raise ReportError(f"no warehouse at {warehouse_file}: run the pipeline first")
+    out_dir = reports_dir(warehouse_file, out)
+    generated = (now or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0, tzinfo=None)
+
+    with published.open_publication(pub_path) as bi:
+        pub = published.publication(bi)
+        waves = published.summary_waves(bi)
+        cards = published.partner_cards(bi)
+    try:
+        con = wh.connect(warehouse_file, read_only=True)
+    except Exception as exc:  # noqa: BLE001 - duckdb raises several kinds
+        raise ReportError(
+            f"cannot open the warehouse {warehouse_file} read-only ({exc}); is a run writing it?"
+        ) from exc
+    try:
+        children = restricted.child_profiles(con, pub.as_of_date)
+        packs = restricted.claim_packs(con)
+    finally:
+        con.close()
+
+    env = _environment(pub.suppression_threshold)
+    base = {"pub": pub, "generated_at": generated}
+    writer = _Writer(out_dir)
+    result = ReportResult(out_dir, out_dir / "index.html", None, as_of_date=pub.as_of_date)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _restricted_dirs(out_dir)
+
+    mark = env.globals["suppression_mark"]
+    if waves:
+        charts = {w.slug: _summary_chart(w, mark) for w in waves}
+        html = env.get_template("summary.html").render(
+            **base, waves=waves, charts=charts, root="", restricted_page=False
+        )
+        writer.write("summary.html", html, restricted_page=False)
+        result.pages["summary"] += 1
+    for card in cards:
+        html = env.get_template("partner.html").render(
+            **base, card=card, root="../", restricted_page=False
+        )
+        writer.write(f"partners/{card.file_name}", html, restricted_page=False)
+        result.pages["partner"] += 1
+    for child in children:
+        html = env.get_template("child.html").render(
+            **base, child=child, charts=_child_charts(child), root="../../", restricted_page=True
+        )
+        writer.write(f"restricted/children/{child.file_name}", html, restricted_page=True)
+        result.pages["child"] += 1
+    for pack in packs:
+        html = env.get_template("claim.html").render(
+            **base, pack=pack, root="../../", restricted_page=True
+        )
+        writer.write(f"restricted/claims/{pack.file_name}", html, restricted_page=True)
+        result.pages["claim"] += 1
+    html = env.get_template("restricted_index.html").render(
+        **base, children=children, packs=packs, root="../", restricted_page=True
+    )
+    result.restricted_index = writer.write("restricted/index.html", html, restricted_page=True)
+    html = env.get_template("index.html").render(
+        **base,
+        waves=waves,
+        cards=cards,
+        n_children=len(children),
+        n_packs=len(packs),
+        root="",
+        restricted_page=False,
+    )
+    writer.write("index.html", html, restricted_page=False)
+    result.pages["index"] += 2
+    result.removed = writer.remove_stale(
+        [
+            out_dir / "partners",
+            out_dir / "restricted" / "children",
+            out_dir / "restricted" / "claims",
+        ]
+    )
+    if not waves and (out_dir / "summary.html").exists():
+        (out_dir / "summary.html").unlink()
+        result.removed += 1
+    return result
