@@ -11,7 +11,7 @@ UV_VERSION := 0.13.8
 WLZ_HOME ?= $(CURDIR)/.wlz
 export DAGSTER_HOME ?= $(WLZ_HOME)/dagster
 
-.PHONY: install run test dev lint format lock clean generate-sample chromium docs
+.PHONY: install run test dev lint format lock clean generate-sample chromium docs bench
 
 install: $(VENV)/.installed
 
@@ -62,6 +62,11 @@ format: install
 # Regenerate the lock file after changing dependencies in pyproject.toml.
 lock: install
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+
+# The zone-scale benchmark of performance.md (not run by CI): writes a JSON report.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--data-dir /data/zone --skip-sample".
+bench: install
+	$(BIN)/wlz bench $(BENCH_ARGS)
 
 # Rewrite docs/data_dictionary.md from the sample's publication (a test keeps it true).
 docs: run

@@ -1,0 +1,192 @@
+"""The parts of ``wlz bench`` on small data. No test here asserts a time."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from wlz_pipeline import bench
+from wlz_pipeline.ingest import ingest_all
+
+
+def _decode(data: bytes) -> str:
+    for enc in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(enc)
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("undecodable fixture")
+
+
+def _data_rows(path: Path) -> int:
+    """Data rows counted without DuckDB: CSV records with at least two non-blank fields
+    (title lines and blank lines have fewer), less the header."""
+    records = csv.reader(io.StringIO(_decode(path.read_bytes())))
+    return sum(1 for r in records if sum(1 for v in r if v.strip()) >= 2) - 1
+
+
+def test_floor_scans_every_file_and_counts_their_rows(landing):
+    # a partner workbook too, read by calamine: 1 header + 3 data rows, one blank row
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for row in (["child", "sessions"], ["A", 1], ["B", 2], [None, None], ["C", 3]):
+        ws.append(row)
+    (landing / "partners" / "P01").mkdir(parents=True)
+    wb.save(landing / "partners" / "P01" / "returned.xlsx")
+
+    floor = bench.measure_floor(landing)
+
+    csvs = sorted(p for p in landing.rglob("*.csv"))
+    xmls = sorted(landing.rglob("*.xml"))
+    assert csvs and xmls
+    # the fixture's awkward files are among them
+    raw = {p.name: p.read_bytes() for p in csvs}
+    assert raw["sims_pupils.csv"].startswith(b"\xef\xbb\xbf")
+    with pytest.raises(UnicodeDecodeError):
+        raw["arbor_pupils.csv"].decode("utf-8")
+    assert not raw["arbor_pupils.csv"].startswith(b"Student UPN")  # a title line first
+
+    per_file = {f["path"]: f for f in floor["per_file"]}
+    assert floor["errors"] == []
+    assert set(per_file) == {p.relative_to(landing).as_posix() for p in [*csvs, *xmls]} | {
+        "partners/P01/returned.xlsx"
+    }
+    for p in csvs:
+        rel = p.relative_to(landing).as_posix()
+        assert per_file[rel]["rows"] == _data_rows(p), rel
+        assert per_file[rel]["columns"] > 1, rel  # a title line was not taken for a header
+    assert per_file["mis/140103/arbor_pupils.csv"]["encoding"] == "latin-1"
+    assert per_file["mis/140102/sims_pupils.csv"]["encoding"] == "utf-8"
+    for p in xmls:
+        assert per_file[p.relative_to(landing).as_posix()]["rows"] == 1  # one document
+    assert per_file["partners/P01/returned.xlsx"]["rows"] == 4
+    assert floor["by_format"]["csv"]["files"] == len(csvs)
+    assert floor["by_format"]["ctf_xml"]["files"] == len(xmls)
+    assert floor["by_format"]["workbook"] == {
+        "files": 1,
+        "rows": 4,
+        "bytes": (landing / "partners/P01/returned.xlsx").stat().st_size,
+        "seconds": per_file["partners/P01/returned.xlsx"]["seconds"],
+    }
+    assert floor["rows"] == sum(_data_rows(p) for p in csvs) + len(xmls) + 4
+    assert floor["files"] == len(csvs) + len(xmls) + 1
+
+
+def test_new_week_of_marks_is_ingested_with_shifted_dates(con, landing, archive):
+    ingest_all(con, landing, archive)
+    original = landing / "mis" / "140102" / "sims_marks.csv"
+    rows = list(csv.DictReader(io.StringIO(_decode(original.read_bytes()))))
+    dates = [datetime.strptime(r["Date"], "%d/%m/%Y").date() for r in rows]
+    last = max(dates)
+    expected = sorted(
+        (r["UPN"], (d + timedelta(days=7)).strftime("%d/%m/%Y"), r["Session"], r["Mark"])
+        for r, d in zip(rows, dates, strict=True)
+        if d > last - timedelta(days=7)
+    )
+
+    week = bench.derive_new_week(landing)  # the first anchor with CSV marks: 140102 (SIMS)
+
+    assert week.anchor_urn == "140102" and week.profile == "sims"
+    assert week.derived_from == "mis/140102/sims_marks.csv"
+    assert week.rows == len(expected)
+    assert week.last_date == last + timedelta(days=7)
+    assert week.path.parent == original.parent
+    ingest_all(con, landing, archive)
+    rel = week.path.relative_to(landing).as_posix()
+    status, kinds, file_hash = con.execute(
+        "SELECT status, kinds, file_hash FROM meta.file_registry WHERE path = ?", [rel]
+    ).fetchone()
+    assert status == "ingested"
+    assert kinds == ["attendance_marks"]
+    got = con.execute(
+        "SELECT upn, date, session, code FROM raw.attendance_marks WHERE _file_hash = ? "
+        "ORDER BY ALL",
+        [file_hash],
+    ).fetchall()
+    assert sorted(got) == expected
+    # the original is still current: the new week is a new period, not a correction
+    (orig_status,) = con.execute(
+        "SELECT status FROM meta.file_registry WHERE path = 'mis/140102/sims_marks.csv'"
+    ).fetchone()
+    assert orig_status == "ingested"
+
+
+def test_step_times_from_a_real_run_cover_every_step(landing, tmp_path):
+    from assets.resources import WarehouseResource
+    from wlz_pipeline.definitions import ALL_ASSETS, ALL_CHECKS
+
+    wh = tmp_path / "wh" / "wlz.duckdb"
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [*ALL_ASSETS, *ALL_CHECKS],
+            resources={"wlz": WarehouseResource(data_dir=str(landing), warehouse=str(wh))},
+            instance=instance,
+            selection='key:"raw/reference" or key:"staging/anchors" or key:"staging/calendar"',
+            raise_on_error=False,
+        )
+        events = bench.run_events(instance, result.run_id)
+    started = {ev.step_key for ev in result.all_events if ev.is_step_start}
+    assert "raw__reference" in started and len(started) >= 3
+    steps = bench.step_times(events)
+    assert set(steps) == started
+    for key, s in steps.items():
+        assert s["status"] in ("success", "failure"), key
+        assert s["seconds"] is not None and s["seconds"] >= 0, key
+    checks = bench.check_step_keys()
+    classes = {k: bench.classify_step(k, checks) for k in steps}
+    assert classes["raw__reference"] == "ingestion"
+    assert classes["staging__anchors"] == "tables"
+    assert "validation" in classes.values()  # the selected tables' suites ran
+    assert bench.run_window(events) is not None
+    by_class = bench.seconds_by_class(steps, checks)
+    assert sum(by_class.values()) == pytest.approx(sum(s["seconds"] for s in steps.values()))
+
+
+def test_step_times_pairs_start_and_end_events():
+    events = [
+        (None, "RUN_START", 100.0),
+        ("raw__mis", "STEP_START", 101.0),
+        ("raw__mis", "STEP_SUCCESS", 111.5),
+        ("staging_pupils_suite", "STEP_START", 112.0),
+        ("staging_pupils_suite", "STEP_FAILURE", 114.0),
+        ("marts__alerts", "STEP_START", 115.0),
+        (None, "PIPELINE_FAILURE", 120.0),  # how Dagster stores RUN_FAILURE
+    ]
+    steps = bench.step_times(events)
+    assert steps["raw__mis"]["seconds"] == 10.5
+    assert steps["staging_pupils_suite"] == {"seconds": 2.0, "status": "failure", "start": 112.0}
+    assert steps["marts__alerts"]["status"] == "incomplete"
+    assert bench.run_window(events) == 20.0
+    assert bench.seconds_by_class(steps) == {"ingestion": 10.5, "validation": 2.0, "tables": 0.0}
+
+
+def test_ratios_and_target_flags():
+    # floor 100 s; cold 250 s of which validation 50 s; incremental 30 s; 3,500 MB; sample 45 s
+    r = bench.ratios(100.0, 250.0, 50.0, 30.0, 3500.0, 45.0)
+    assert r["cold_over_floor"] == {"value": 2.5, "target": 3.0, "met": True}  # 250/100
+    assert r["validation_share"] == {"value": 0.2, "target": 0.25, "met": True}  # 50/250
+    assert r["incremental_share"] == {"value": 0.12, "target": 0.1, "met": False}  # 30/250
+    assert r["peak_rss_mb"] == {"value": 3500.0, "target": 4000.0, "met": True}
+    assert r["sample_seconds"] == {"value": 45.0, "target": 60.0, "met": True}
+    # floor 40 s; cold 200 s (5x); validation 60 s (0.3); incremental 10 s (0.05); 4,100 MB
+    r = bench.ratios(40.0, 200.0, 60.0, 10.0, 4100.0)
+    assert r["cold_over_floor"]["value"] == 5.0 and r["cold_over_floor"]["met"] is False
+    assert r["validation_share"]["value"] == 0.3 and r["validation_share"]["met"] is False
+    assert r["incremental_share"]["value"] == 0.05 and r["incremental_share"]["met"] is True
+    assert r["peak_rss_mb"]["met"] is False
+    assert r["sample_seconds"] == {"value": None, "target": 60.0, "met": None}
+
+
+def test_sensor_selection_string_matches_the_sensor():
+    text, keys = bench.sensor_selection(["mis"])
+    assert text == 'key:"raw/mis"+'
+    assert "raw/mis" in keys and "staging/attendance_marks" in keys
+    assert "partners/templates" not in keys  # partitioned: left out, as the sensor does
+    assert "raw/surveys" not in keys

@@ -1,0 +1,895 @@
+"""The benchmark of performance.md (issue 9): what the pipeline costs, as ratios to a floor
+measured in the same invocation.
+
+- the *floor*: DuckDB alone scanning every input file of the landing folder once (CSVs
+  with ``read_csv``, CTF XML with ``read_text``) plus python-calamine reading every partner
+  workbook once (``measure_floor``);
+- the *cold run*: ``wlz run`` as a subprocess on a fresh warehouse and DAGSTER_HOME; wall
+  time, peak resident memory (``os.wait4``), per-step times from the run's events
+  (``step_times``) and rows per table;
+- the *incremental night*: one anchor's new week of attendance marks
+  (``derive_new_week``) and the returned partner templates, then only what the landing
+  sensor would select (``sensor_selection``);
+- the *sample*: a cold ``wlz run`` on ``data/sample`` including Dagster start-up.
+
+Benchmarks are not tests: nothing here asserts a time. The pure parts (floor, step times,
+classification, new-week file, ratios) are tested on small data in tests/test_bench.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from wlz_pipeline.config import REPO_ROOT
+
+#: performance.md's targets on the 2-core, 24 GB machine.
+TARGETS = {
+    "cold_over_floor": 3.0,  # cold zone run within 3x the floor
+    "validation_share": 0.25,  # validation under 25% of the cold run's time
+    "incremental_share": 0.10,  # incremental night under 10% of the cold run's time
+    "peak_rss_mb": 4000.0,  # peak memory under 4 GB (decimal MB, as DuckDB's "4GB")
+    "sample_seconds": 60.0,  # sample run, cold, including Dagster start-up
+}
+
+#: Key the bench runs publish under: the zone is not the sample, so the demo key is refused.
+BENCH_PSEUDONYM_KEY = "wlz-bench-only-pseudonym-key-not-for-real-data-0123456789"
+
+#: Environment the pipeline subprocess must not inherit (the bench passes paths itself).
+_SCRUB_ENV = ("WLZ_DATA_DIR", "WLZ_WAREHOUSE", "WLZ_PUBLICATION", "DAGSTER_HOME")
+
+
+# -- input files ------------------------------------------------------------------------------
+@dataclass
+class FileScan:
+    path: str  # relative to the landing folder
+    source: str  # landing sub-folder: reference, mis, surveys, interactions, partners
+    fmt: str  # csv | ctf_xml | workbook
+    rows: int = 0  # data rows (CSV), files (XML), non-empty sheet rows (workbook)
+    columns: int = 0  # CSV columns / workbook sheets
+    bytes: int = 0
+    seconds: float = 0.0
+    expected_rows: int | None = None  # from MANIFEST.json when it says
+    encoding: str | None = None  # CSVs: the read_csv encoding used
+    manifest_status: str | None = None  # what MANIFEST.json expects ingestion to say
+    error: str | None = None
+
+
+def file_format(rel: Path) -> str | None:
+    """What reader the floor uses for a landing file (None: not an input the floor reads)."""
+    suffix = rel.suffix.lower()
+    if suffix == ".csv":
+        return "csv"
+    if suffix == ".xml" and rel.parts[0] == "mis":
+        return "ctf_xml"
+    if suffix == ".xlsx" and rel.parts[0] == "partners":
+        return "workbook"
+    return None
+
+
+def input_files(data_dir: Path) -> list[tuple[Path, str, str]]:
+    """(relative path, source, format) of every input file, in ingestion order."""
+    from wlz_pipeline.ingest import SOURCES, landing_files
+
+    out = []
+    for source in SOURCES:
+        for path in landing_files(data_dir, source):
+            rel = path.relative_to(data_dir)
+            fmt = file_format(rel)
+            if fmt is not None:
+                out.append((rel, source, fmt))
+    return out
+
+
+def _manifest(data_dir: Path) -> dict[str, dict]:
+    import json
+
+    path = data_dir / "MANIFEST.json"
+    if not path.exists():
+        return {}
+    files = json.loads(path.read_text(encoding="utf-8")).get("files", [])
+    return {f["path"]: f for f in files if "path" in f}
+
+
+#: read_csv options of the floor, besides the encoding. DuckDB's sniffer finds the header
+#: below title and blank lines; every column is read as text, as ingestion does.
+CSV_OPTIONS = "all_varchar = true"
+
+
+def csv_encoding(data: bytes) -> str:
+    """The DuckDB encoding that reads a CSV: utf-8 when the bytes are UTF-8 (a BOM is
+    handled by DuckDB), else latin-1, which decodes Windows-1252 text byte for byte
+    (DuckDB's latin-1 refuses only the C1 bytes 0x80-0x9F: the Windows-1252 punctuation
+    that the zone's Windows-1252 exports do not use; such a file is reported as an error)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "utf-8"
+
+
+def _scan_csv(con, path: Path, encoding: str) -> tuple[int, int]:  # noqa: ANN001
+    rel = f"read_csv(?, {CSV_OPTIONS}, encoding = '{encoding}')"
+    # every value is read (the concatenation), and blank lines are not rows
+    (n,) = con.execute(
+        f"SELECT count(*) FILTER (WHERE concat_ws('', *COLUMNS(*)) <> '') FROM {rel}",
+        [str(path)],
+    ).fetchone()
+    cols = len(con.execute(f"DESCRIBE SELECT * FROM {rel}", [str(path)]).fetchall())
+    return n, cols
+
+
+def _scan_xml(con, path: Path) -> tuple[int, int]:  # noqa: ANN001
+    n, _size = con.execute(
+        "SELECT count(*), sum(length(content)) FROM read_text(?)", [str(path)]
+    ).fetchone()
+    return n, 1
+
+
+def _read_workbook(path: Path) -> tuple[int, int]:
+    from python_calamine import CalamineWorkbook
+
+    rows = 0
+    with CalamineWorkbook.from_path(str(path)) as wb:
+        names = list(wb.sheet_names)
+        for name in names:
+            data = wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            rows += sum(1 for r in data if any(v not in ("", None) for v in r))
+    return rows, len(names)
+
+
+def floor_connection():  # noqa: ANN201
+    """An in-memory DuckDB with the warehouse's settings (config/settings.yaml)."""
+    import tempfile
+
+    import duckdb
+
+    from wlz_pipeline.settings import load_settings
+    from wlz_pipeline.warehouse import duckdb_config
+
+    con = duckdb.connect(":memory:", config=duckdb_config())
+    temp = load_settings().duckdb.temp_directory or tempfile.gettempdir()
+    con.execute("SET temp_directory = ?", [temp])
+    return con
+
+
+def prepare_files(data_dir: Path, files: Iterable[Path]) -> dict[str, str]:
+    """Untimed by the floor: read every file once, so the floor and the run both read from
+    the page cache (the floor is not penalised for going first), and choose each CSV's
+    encoding (``csv_encoding``). Returns relative path -> encoding for the CSVs."""
+    out = {}
+    for rel in files:
+        data = (Path(data_dir) / rel).read_bytes()
+        if rel.suffix.lower() == ".csv":
+            out[Path(rel).as_posix()] = csv_encoding(data)
+    return out
+
+
+def measure_floor(
+    data_dir: Path,
+    con=None,  # noqa: ANN001
+    encodings: dict[str, str] | None = None,
+) -> dict:
+    """Time DuckDB scanning every CSV and CTF XML once, and calamine reading every partner
+    workbook once. Each file is scanned on its own (the files of one folder have different
+    layouts) with ``read_csv`` / ``read_text``; the rows counted are reported per file, and
+    a file DuckDB cannot read is reported, not skipped silently."""
+    data_dir = Path(data_dir)
+    files = input_files(data_dir)
+    if encodings is None:
+        encodings = prepare_files(data_dir, [f for f, _, _ in files])
+    own = con is None
+    con = con or floor_connection()
+    manifest = _manifest(data_dir)
+    scans: list[FileScan] = []
+    try:
+        for rel, source, fmt in files:
+            path = data_dir / rel
+            entry = manifest.get(rel.as_posix(), {})
+            scan = FileScan(
+                rel.as_posix(),
+                source,
+                fmt,
+                bytes=path.stat().st_size,
+                expected_rows=entry.get("rows") if fmt == "csv" else None,
+                encoding=encodings.get(rel.as_posix()) if fmt == "csv" else None,
+                manifest_status=entry.get("expected_status"),
+            )
+            started = time.perf_counter()
+            try:
+                if fmt == "csv":
+                    scan.rows, scan.columns = _scan_csv(con, path, scan.encoding or "utf-8")
+                elif fmt == "ctf_xml":
+                    scan.rows, scan.columns = _scan_xml(con, path)
+                else:
+                    scan.rows, scan.columns = _read_workbook(path)
+            except Exception as exc:  # noqa: BLE001 - reported per file
+                scan.error = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            scan.seconds = time.perf_counter() - started
+            scans.append(scan)
+    finally:
+        if own:
+            con.close()
+    return summarise_floor(scans)
+
+
+def summarise_floor(scans: list[FileScan]) -> dict:
+    by_fmt: dict[str, dict] = {}
+    by_source: dict[str, dict] = {}
+    for s in scans:
+        for group, key in ((by_fmt, s.fmt), (by_source, s.source)):
+            g = group.setdefault(key, {"files": 0, "rows": 0, "bytes": 0, "seconds": 0.0})
+            g["files"] += 1
+            g["rows"] += s.rows
+            g["bytes"] += s.bytes
+            g["seconds"] += s.seconds
+    mismatched = [
+        {"path": s.path, "rows": s.rows, "manifest_rows": s.expected_rows}
+        for s in scans
+        if s.expected_rows is not None and s.error is None and s.rows != s.expected_rows
+    ]
+    return {
+        "seconds": sum(s.seconds for s in scans),
+        "duckdb_seconds": sum(s.seconds for s in scans if s.fmt != "workbook"),
+        "workbook_seconds": sum(s.seconds for s in scans if s.fmt == "workbook"),
+        "files": len(scans),
+        "rows": sum(s.rows for s in scans),
+        "by_format": by_fmt,
+        "by_source": by_source,
+        "errors": [
+            {"path": s.path, "error": s.error, "manifest_status": s.manifest_status}
+            for s in scans
+            if s.error
+        ],
+        "rows_differing_from_manifest": mismatched,
+        "csv_options": f"{CSV_OPTIONS}, encoding = utf-8 | latin-1 (per file)",
+        "xml_reader": "read_text",
+        "workbook_reader": "python-calamine (every sheet, to_python)",
+        "per_file": [asdict(s) for s in scans],
+    }
+
+
+# -- step times from a run's events -----------------------------------------------------------
+_ENDS = {"STEP_SUCCESS": "success", "STEP_FAILURE": "failure", "STEP_SKIPPED": "skipped"}
+
+
+def step_times(events: Iterable[tuple[str | None, str, float]]) -> dict[str, dict]:
+    """``{step_key: {"seconds", "status", "start"}}`` from (step_key, event type, unix
+    timestamp) triples: STEP_START to STEP_SUCCESS / STEP_FAILURE. A step that started and
+    never ended has status "incomplete" and no seconds."""
+    starts: dict[str, float] = {}
+    out: dict[str, dict] = {}
+    for step, kind, ts in events:
+        if not step:
+            continue
+        if kind == "STEP_START":
+            starts[step] = ts
+            out[step] = {"seconds": None, "status": "incomplete", "start": ts}
+        elif kind in _ENDS:
+            began = starts.get(step)
+            out[step] = {
+                "seconds": None if began is None else ts - began,
+                "status": _ENDS[kind],
+                "start": began,
+            }
+    return out
+
+
+def run_events(instance, run_id: str) -> list[tuple[str | None, str, float]]:  # noqa: ANN001
+    """(step_key, event type, timestamp) of a run's Dagster events, in order."""
+    out = []
+    for entry in instance.all_logs(run_id):
+        ev = entry.dagster_event
+        if ev is not None:
+            out.append((entry.step_key or ev.step_key, ev.event_type_value, entry.timestamp))
+    return out
+
+
+def run_window(events: Iterable[tuple[str | None, str, float]]) -> float | None:
+    """Seconds from RUN_START to the run's end event (None if either is missing)."""
+    start = end = None
+    for _, kind, ts in events:
+        # Dagster stores run events under their old names (PIPELINE_START, ...)
+        kind = kind.replace("PIPELINE_", "RUN_")
+        if kind == "RUN_START":
+            start = ts
+        elif kind in ("RUN_SUCCESS", "RUN_FAILURE", "RUN_CANCELED"):
+            end = ts
+    return None if start is None or end is None else end - start
+
+
+def check_step_keys() -> set[str]:
+    """Step keys of the asset-check steps (suites, quarantine counts, distributions)."""
+    from wlz_pipeline.definitions import ALL_CHECKS
+
+    return {c.node_def.name for c in ALL_CHECKS}
+
+
+def classify_step(step_key: str, check_steps: set[str] = frozenset()) -> str:
+    """ingestion (raw__*), validation (asset-check steps), or tables (the rest)."""
+    if step_key.startswith("raw__"):
+        return "ingestion"
+    if step_key in check_steps or step_key.endswith("_suite") or "_rows_quarantined" in step_key:
+        return "validation"
+    return "tables"
+
+
+def seconds_by_class(steps: dict[str, dict], check_steps: set[str] = frozenset()) -> dict:
+    out = {"ingestion": 0.0, "validation": 0.0, "tables": 0.0}
+    for key, s in steps.items():
+        out[classify_step(key, check_steps)] += s["seconds"] or 0.0
+    return out
+
+
+# -- the new week of attendance marks ---------------------------------------------------------
+@dataclass
+class NewWeek:
+    path: Path  # the file written
+    anchor_urn: str
+    profile: str
+    derived_from: str  # the marks file it copies its layout from
+    rows: int
+    first_date: date
+    last_date: date
+    shifted_from: tuple[date, date]
+    encoding: str
+
+
+def _anchor_profiles(data_dir: Path) -> dict[str, str]:
+    from wlz_pipeline.sources.text import decode
+
+    text, _ = decode((data_dir / "reference" / "anchors.csv").read_bytes(), ["utf-8-sig", "cp1252"])
+    return {
+        r["urn"].strip(): (r.get("mis_profile") or "").strip().lower()
+        for r in csv.DictReader(io.StringIO(text))
+        if r.get("urn")
+    }
+
+
+def _parse(value: str, formats: list[str]) -> tuple[date, str] | None:
+    for f in formats:
+        try:
+            return datetime.strptime(value.strip(), f).date(), f
+        except ValueError:
+            continue
+    return None
+
+
+def _latest_marks_file(folder: Path, profile) -> tuple[Path, object, date] | None:  # noqa: ANN001
+    from wlz_pipeline.sources.mis import read_mis_csv
+    from wlz_pipeline.sources.text import UnreadableFile
+
+    best = None
+    for path in sorted(folder.glob("*.csv")):
+        try:
+            ext = read_mis_csv(path.read_bytes(), profile)
+        except (UnreadableFile, UnicodeDecodeError):
+            continue
+        if ext.kind != "attendance_marks":
+            continue
+        dates = [p[0] for _, r in ext.rows if (p := _parse(r["date"] or "", profile.date_formats))]
+        if dates and (best is None or max(dates) > best[2]):
+            best = (path, ext, max(dates))
+    return best
+
+
+def derive_new_week(data_dir: Path, urn: str | None = None, days: int = 7) -> NewWeek:
+    """Write, into ``mis/<urn>/``, the anchor's next week of attendance marks in its own
+    MIS layout: the marks of the last ``days`` days of its latest marks file, dates moved
+    ``days`` later. Same title lines, header, encoding, line endings and date format as
+    the file it copies; a new period, so it is ingested (not a duplicate, supersedes
+    nothing). ``urn`` defaults to the first anchor (by URN) with CSV marks."""
+    from wlz_pipeline.sources.mis import load_profiles
+    from wlz_pipeline.sources.text import decode
+
+    data_dir = Path(data_dir)
+    profiles = load_profiles()
+    anchors = _anchor_profiles(data_dir)
+    candidates = [urn] if urn else sorted(anchors)
+    for u in candidates:
+        profile = profiles.get(anchors.get(u, ""))
+        if profile is None or "attendance_marks" not in profile.extracts:
+            continue
+        found = _latest_marks_file(data_dir / "mis" / u, profile)
+        if found is not None:
+            break
+    else:
+        raise ValueError(f"no anchor with CSV attendance marks among {candidates[:5]}")
+    source, ext, last = found
+    text, encoding = decode(source.read_bytes(), profile.encodings)
+    newline = "\r\n" if "\r\n" in text else "\n"
+    lines = text.splitlines(keepends=True)
+    head = "".join(lines[: ext.header_line])  # title lines and the header, as written
+    if not head.endswith(("\n", "\r")):
+        head += newline
+    header = next(csv.reader([lines[ext.header_line - 1]]))
+    norm = [h.strip().lower() for h in header]
+    date_col = norm.index(ext.columns["date"].strip().lower())
+    body = "".join(lines[ext.header_line :])
+    start = last - timedelta(days=days - 1)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator=newline)
+    rows = 0
+    written: list[date] = []
+    for rec in csv.reader(io.StringIO(body)):
+        if not rec or date_col >= len(rec):
+            continue
+        parsed = _parse(rec[date_col], profile.date_formats)
+        if parsed is None or parsed[0] < start:
+            continue
+        d, fmt = parsed
+        written.append(d + timedelta(days=days))
+        rec[date_col] = written[-1].strftime(fmt)
+        writer.writerow(rec)
+        rows += 1
+    new_first, new_last = min(written), max(written)
+    target = source.with_name(f"{source.stem} week {new_first:%Y-%m-%d}{source.suffix}")
+    target.write_bytes((head + buf.getvalue()).encode(encoding))
+    return NewWeek(
+        target,
+        u,
+        profile.name,
+        source.relative_to(data_dir).as_posix(),
+        rows,
+        new_first,
+        new_last,
+        (start, last),
+        encoding,
+    )
+
+
+def returned_templates(source_dir: Path, limit: int = 10) -> list[Path]:
+    """Up to ``limit`` partner workbooks of the zone (partners/<partner_id>/*.xlsx): the
+    templates an incremental night re-delivers."""
+    root = Path(source_dir) / "partners"
+    return sorted(root.glob("*/*.xlsx"))[:limit] if root.is_dir() else []
+
+
+# -- selection the landing sensor would make ---------------------------------------------------
+def sensor_selection(sources: Iterable[str]) -> tuple[str, list[str]]:
+    """The asset selection string for ``wlz run --select`` that equals what the landing
+    sensor requests for new files in ``sources`` (their raw assets and everything
+    downstream, partitioned assets left out), and the asset keys it resolves to. Raises
+    if the string and the sensor's selection differ."""
+    import dagster as dg
+
+    from wlz_pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    roots = [dg.AssetKey(["raw", s]) for s in sorted(set(sources))]
+    roots = [k for k in roots if graph.has(k)]
+    expected = dg.AssetSelection.assets(*roots).downstream().resolve(graph)
+    expected = {k for k in expected if graph.get(k).partitions_def is None}
+    # in Dagster's selection syntax a trailing "+" without a depth is every downstream layer
+    text = " or ".join(f'key:"{k.to_user_string()}"+' for k in roots)
+    got = {
+        k
+        for k in dg.AssetSelection.from_string(text).resolve(graph)
+        if graph.get(k).partitions_def is None
+    }
+    if got != expected:
+        raise RuntimeError(f"selection {text!r} differs from the sensor's")
+    return text, sorted(k.to_user_string() for k in expected)
+
+
+# -- subprocess runs ------------------------------------------------------------------------
+@dataclass
+class RunMeasure:
+    command: list[str]
+    returncode: int
+    wall_seconds: float
+    peak_rss_mb: float  # the pipeline process (os.wait4 ru_maxrss), decimal MB
+    log: str
+    run_id: str | None = None
+    run_seconds: float | None = None  # RUN_START to its end, from the events
+    steps: dict[str, dict] = field(default_factory=dict)
+
+
+def wlz_command() -> list[str]:
+    exe = Path(sys.executable).with_name("wlz")
+    if exe.exists():
+        return [str(exe)]
+    return [sys.executable, "-c", "from wlz_pipeline.cli import main; main()"]
+
+
+def fresh_dagster_home(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO_ROOT / "config" / "dagster.yaml", path / "dagster.yaml")
+    return path
+
+
+def run_wlz(
+    data_dir: Path,
+    warehouse: Path,
+    dagster_home: Path,
+    log: Path,
+    select: str | None = None,
+    pseudonym_key: str | None = BENCH_PSEUDONYM_KEY,
+) -> RunMeasure:
+    """``wlz run`` in a subprocess; wall time and the child's peak RSS (``os.wait4``: the
+    kernel's ru_maxrss for that process alone, in KiB on Linux)."""
+    env = {k: v for k, v in os.environ.items() if k not in _SCRUB_ENV}
+    env["DAGSTER_HOME"] = str(dagster_home)
+    env.pop("WLZ_PSEUDONYM_KEY", None)
+    if pseudonym_key:
+        env["WLZ_PSEUDONYM_KEY"] = pseudonym_key
+    env.setdefault("COLUMNS", "120")
+    cmd = [*wlz_command(), "run", "--data-dir", str(data_dir), "--warehouse", str(warehouse)]
+    if select:
+        cmd += ["--select", select]
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as out:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO_ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    rss_kib = usage.ru_maxrss if sys.platform != "darwin" else usage.ru_maxrss / 1024
+    return RunMeasure(cmd, proc.returncode, wall, rss_kib * 1024 / 1e6, str(log))
+
+
+def read_run(dagster_home: Path, known: set[str] = frozenset()) -> tuple[str | None, list]:
+    """The newest run in ``dagster_home`` not in ``known``, and its events."""
+    import dagster as dg
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            runs = [r for r in instance.get_runs() if r.run_id not in known]
+            if not runs:
+                return None, []
+            return runs[0].run_id, run_events(instance, runs[0].run_id)
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+
+
+def run_ids(dagster_home: Path) -> set[str]:
+    import dagster as dg
+
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(dagster_home)
+    try:
+        with dg.DagsterInstance.get() as instance:
+            return {r.run_id for r in instance.get_runs()}
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous
+
+
+def measured_run(
+    data_dir: Path, warehouse: Path, dagster_home: Path, log: Path, **kw: object
+) -> RunMeasure:
+    known = run_ids(dagster_home) if (dagster_home / "storage").exists() else set()
+    m = run_wlz(data_dir, warehouse, dagster_home, log, **kw)
+    m.run_id, events = read_run(dagster_home, known)
+    m.steps = step_times(events)
+    m.run_seconds = run_window(events)
+    return m
+
+
+def table_rows(warehouse: Path) -> dict[str, int]:
+    """count(*) of every staging and marts table, the warehouse opened read-only."""
+    from wlz_pipeline.warehouse import connect
+
+    con = connect(warehouse, read_only=True)
+    try:
+        names = [
+            r[0]
+            for r in con.execute(
+                """SELECT schema_name || '.' || table_name FROM duckdb_tables()
+                   WHERE schema_name IN ('staging', 'marts') ORDER BY 1"""
+            ).fetchall()
+        ]
+        return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in names}
+    finally:
+        con.close()
+
+
+def file_statuses(warehouse: Path, paths: Iterable[str]) -> dict[str, str | None]:
+    from wlz_pipeline.warehouse import connect
+
+    con = connect(warehouse, read_only=True)
+    try:
+        return {
+            p: (
+                r[0]
+                if (
+                    r := con.execute(
+                        "SELECT status FROM meta.file_registry WHERE path = ? "
+                        "ORDER BY arrived_at DESC LIMIT 1",
+                        [p],
+                    ).fetchone()
+                )
+                else None
+            )
+            for p in paths
+        }
+    finally:
+        con.close()
+
+
+def copy_landing(src: Path, dst: Path) -> str:
+    """A private copy of the landing folder: hard links where the file system allows (the
+    pipeline never writes to landing files; new files are new links), else copies."""
+    try:
+        shutil.copytree(src, dst, copy_function=os.link)
+        return "hard links"
+    except OSError:
+        shutil.rmtree(dst, ignore_errors=True)
+        shutil.copytree(src, dst)
+        return "copy"
+
+
+# -- the report -----------------------------------------------------------------------------
+def _target(value: float | None, target: float) -> dict:
+    return {
+        "value": None if value is None else round(value, 4),
+        "target": target,
+        "met": None if value is None else value < target,
+    }
+
+
+def ratios(
+    floor_seconds: float,
+    cold_seconds: float,
+    validation_seconds: float,
+    incremental_seconds: float | None,
+    peak_rss_mb: float,
+    sample_seconds: float | None = None,
+) -> dict:
+    """The performance.md ratios beside their targets, and whether each is met."""
+    return {
+        "cold_over_floor": _target(cold_seconds / floor_seconds, TARGETS["cold_over_floor"]),
+        "validation_share": _target(validation_seconds / cold_seconds, TARGETS["validation_share"]),
+        "incremental_share": _target(
+            None if incremental_seconds is None else incremental_seconds / cold_seconds,
+            TARGETS["incremental_share"],
+        ),
+        "peak_rss_mb": _target(peak_rss_mb, TARGETS["peak_rss_mb"]),
+        "sample_seconds": _target(sample_seconds, TARGETS["sample_seconds"]),
+    }
+
+
+def machine() -> dict:
+    import dagster
+    import duckdb
+
+    from wlz_pipeline.settings import load_settings
+
+    mem = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemTotal:"):
+                    mem = round(int(line.split()[1]) * 1024 / 1e9, 1)
+    except OSError:
+        pass
+    s = load_settings().duckdb
+    return {
+        "host": platform.node(),
+        "platform": platform.platform(),
+        "cores": os.cpu_count(),
+        "memory_gb": mem,
+        "load_average": os.getloadavg(),
+        "python": platform.python_version(),
+        "duckdb": duckdb.__version__,
+        "dagster": dagster.__version__,
+        "duckdb_settings": {
+            "memory_limit": s.memory_limit,
+            "threads": s.threads,
+            "temp_directory": s.temp_directory or "<warehouse dir>/duckdb_tmp",
+        },
+    }
+
+
+def run_summary(m: RunMeasure, check_steps: set[str]) -> dict:
+    steps = {
+        k: {**v, "class": classify_step(k, check_steps), "seconds": v["seconds"]}
+        for k, v in sorted(m.steps.items(), key=lambda kv: kv[1]["start"] or 0)
+    }
+    return {
+        "wall_seconds": m.wall_seconds,
+        "run_seconds": m.run_seconds,
+        "peak_rss_mb": m.peak_rss_mb,
+        "returncode": m.returncode,
+        "run_id": m.run_id,
+        "command": m.command,
+        "log": m.log,
+        "steps_run": len(steps),
+        "steps_failed": sorted(k for k, v in steps.items() if v["status"] == "failure"),
+        "seconds_by_class": seconds_by_class(m.steps, check_steps),
+        "steps": {
+            k: {kk: v[kk] for kk in ("seconds", "status", "class")} for k, v in steps.items()
+        },
+    }
+
+
+def human_summary(report: dict) -> str:
+    f, c = report["floor"], report["cold"]
+    lines = [
+        f"floor: {f['seconds']:.1f}s for {f['files']} files, {f['rows']:,} rows "
+        f"(DuckDB {f['duckdb_seconds']:.1f}s, workbooks {f['workbook_seconds']:.1f}s)",
+        f"cold:  {c['wall_seconds']:.1f}s, peak RSS {c['peak_rss_mb']:.0f} MB, "
+        + ", ".join(f"{k} {v:.1f}s" for k, v in c["seconds_by_class"].items()),
+    ]
+    inc = report.get("incremental")
+    if inc:
+        lines.append(f"incremental: {inc['wall_seconds']:.1f}s, {inc['steps_run']} steps")
+    s = report.get("sample")
+    if s:
+        lines.append(f"sample: {s['wall_seconds']:.1f}s")
+    for name, r in report["ratios"].items():
+        if r["value"] is None:
+            continue
+        mark = "met" if r["met"] else "NOT met"
+        v = r["value"]
+        shown = f"{v:.3f}" if v < 10 else f"{v:,.1f}"
+        lines.append(f"  {name}: {shown} (target < {r['target']:g}) {mark}")
+    return "\n".join(lines)
+
+
+# -- the whole benchmark ----------------------------------------------------------------------
+def ensure_zone(data_dir: Path, seed: int, echo=print) -> bool:  # noqa: ANN001
+    """Generate the zone into ``data_dir`` unless it has a MANIFEST.json; True if made."""
+    if (data_dir / "MANIFEST.json").exists():
+        return False
+    from wlz_pipeline.generator import generate
+
+    echo(f"generating the zone into {data_dir} (seed {seed}) ...")
+    generate(data_dir, scale="zone", seed=seed, overwrite=True)
+    return True
+
+
+def run_bench(
+    data_dir: Path,
+    work_dir: Path,
+    seed: int = 20170901,
+    sample: bool = True,
+    keep: bool = False,
+    echo=print,  # noqa: ANN001
+) -> dict:
+    """Floor, cold run, incremental night and (optionally) the sample; the report dict."""
+    import json
+
+    data_dir = Path(data_dir).resolve()
+    work_dir = Path(work_dir).resolve()
+    work_dir.mkdir(parents=True, exist_ok=True)
+    started_at = datetime.now().astimezone().isoformat(timespec="seconds")
+    generated = ensure_zone(data_dir, seed, echo)
+    manifest = json.loads((data_dir / "MANIFEST.json").read_text(encoding="utf-8"))
+    checks = check_step_keys()
+
+    landing = work_dir / "landing"
+    if landing.exists():
+        shutil.rmtree(landing)
+    copied = copy_landing(data_dir, landing)
+    files = input_files(landing)
+    t0 = time.perf_counter()
+    encodings = prepare_files(landing, [f for f, _, _ in files])
+    warm = time.perf_counter() - t0
+    echo(f"floor: scanning {len(files)} files ...")
+    floor = measure_floor(landing, encodings=encodings)
+    echo(f"floor: {floor['seconds']:.1f}s")
+
+    wh = work_dir / "warehouse" / "wlz.duckdb"
+    home = fresh_dagster_home(work_dir / "dagster_home")
+    echo(f"cold run (log {work_dir / 'cold.log'}) ...")
+    cold = measured_run(landing, wh, home, work_dir / "cold.log")
+    echo(f"cold: {cold.wall_seconds:.1f}s, rc {cold.returncode}")
+    rows = table_rows(wh) if wh.exists() else {}
+
+    # the incremental night: a new week of marks for one anchor + returned templates
+    week = derive_new_week(landing)
+    templates = returned_templates(data_dir)
+    returned = []
+    for t in templates:  # re-delivered under a new name (same bytes: see the notes)
+        dst = landing / t.relative_to(data_dir)
+        dst = dst.with_name(f"{dst.stem} returned{dst.suffix}")
+        shutil.copy(t, dst)
+        returned.append(dst.relative_to(landing).as_posix())
+    sources = ["mis"] + (["partners"] if templates else [])
+    select, selected = sensor_selection(sources)
+    echo(f"incremental night ({week.path.name}; select {select}) ...")
+    inc = measured_run(landing, wh, home, work_dir / "incremental.log", select=select)
+    echo(f"incremental: {inc.wall_seconds:.1f}s, rc {inc.returncode}")
+    new_rel = week.path.relative_to(landing).as_posix()
+    statuses = file_statuses(wh, [new_rel, *returned])
+
+    sample_m = None
+    if sample:
+        echo("sample run ...")
+        sample_m = measured_run(
+            REPO_ROOT / "data" / "sample",
+            work_dir / "sample" / "warehouse" / "wlz.duckdb",
+            fresh_dagster_home(work_dir / "sample" / "dagster_home"),
+            work_dir / "sample.log",
+            pseudonym_key=None,  # the sample publishes under its documented demo key
+        )
+        echo(f"sample: {sample_m.wall_seconds:.1f}s, rc {sample_m.returncode}")
+
+    cold_s = run_summary(cold, checks)
+    inc_s = run_summary(inc, checks)
+    report = {
+        "benchmark": "wlz bench (performance.md)",
+        "started_at": started_at,
+        "finished_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+        "work_dir": str(work_dir),
+        "machine": machine(),
+        "data": {
+            "landing": str(data_dir),
+            "generated_now": generated,
+            "scale": manifest.get("scale"),
+            "seed": manifest.get("seed"),
+            "copy": f"{landing} ({copied})",
+            "files": floor["files"],
+            "rows": floor["rows"],
+            "by_source": floor["by_source"],
+            "by_format": floor["by_format"],
+            "partner_workbooks": floor["by_format"].get("workbook", {}).get("files", 0),
+        },
+        "floor": {k: v for k, v in floor.items() if k not in ("per_file", "by_source")}
+        | {"page_cache_warm_up_seconds": warm, "per_file": floor["per_file"]},
+        "cold": {
+            **cold_s,
+            "peak_rss_method": "os.wait4 ru_maxrss of the wlz run subprocess",
+            "rows_per_table": rows,
+        },
+        "incremental": {
+            **inc_s,
+            "selection": select,
+            "assets_selected": selected,
+            "new_marks_file": {
+                "path": new_rel,
+                "derived_from": week.derived_from,
+                "anchor_urn": week.anchor_urn,
+                "profile": week.profile,
+                "rows": week.rows,
+                "dates": [week.first_date.isoformat(), week.last_date.isoformat()],
+                "status": statuses.get(new_rel),
+            },
+            "returned_templates": len(templates),
+            "returned_template_statuses": {p: statuses.get(p) for p in returned},
+        },
+        "sample": None
+        if sample_m is None
+        else {
+            **{k: v for k, v in run_summary(sample_m, checks).items() if k != "steps"},
+            "data_dir": str(REPO_ROOT / "data" / "sample"),
+        },
+        "ratios": ratios(
+            floor["seconds"],
+            cold.wall_seconds,
+            cold_s["seconds_by_class"]["validation"],
+            inc.wall_seconds,
+            cold.peak_rss_mb,
+            None if sample_m is None else sample_m.wall_seconds,
+        ),
+        "notes": [
+            "ratios use subprocess wall times (Dagster start-up included); run_seconds is "
+            "RUN_START to the run's end event",
+            "validation_share = sum of asset-check step times / cold wall time",
+            "floor: each file scanned once on its own; page cache warmed first (untimed)",
+            "returned templates are copies of the zone's own workbooks under new names: "
+            "ingestion sees the same content and records them as duplicates",
+        ],
+    }
+    if not keep:
+        for p in (landing, wh.parent, work_dir / "sample" / "warehouse"):
+            shutil.rmtree(p, ignore_errors=True)
+    return report
