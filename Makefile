@@ -15,12 +15,13 @@ export DAGSTER_HOME ?= $(WLZ_HOME)/dagster
 
 install: $(VENV)/.installed
 
-# The venv is rebuilt whenever the lock file or the project metadata change.
-$(VENV)/.installed: requirements.lock pyproject.toml
+# The venv is rebuilt whenever the lock file or the project metadata change. uv.lock pins
+# every package with its hashes; --locked refuses to install when pyproject.toml has
+# changed without `make lock`, so a fresh machine installs exactly what was tested.
+$(VENV)/.installed: uv.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --quiet --python $(BIN)/python --require-hashes requirements.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --locked --extra dev --python $(BIN)/python
 	touch $@
 
 # The instance settings (one run at a time: one writer on the DuckDB file) are copied
@@ -59,9 +60,11 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# Regenerate the lock file after changing dependencies in pyproject.toml.
-lock: install
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes -o requirements.lock
+# Re-resolve uv.lock after changing dependencies in pyproject.toml (versions already
+# locked are kept where they still fit; `uv lock --upgrade-package P` moves one on).
+lock:
+	test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv==$(UV_VERSION); }
+	$(BIN)/uv lock --python 3.11
 
 # The zone-scale benchmark of performance.md (not run by CI): writes a JSON report.
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--data-dir /data/zone --skip-sample".
