@@ -11,6 +11,7 @@ import dagster as dg
 
 from assets.models import LAYERS
 from assets.resources import WarehouseResource
+from assets.tables import table_keys
 from wlz_pipeline.models import discover
 from wlz_pipeline.quality.gx_duckdb import MAX_EXAMPLES, SuiteOutcome, data_docs_index, suite_files
 
@@ -133,14 +134,16 @@ def _quarantine_check(table: str, key: dg.AssetKey) -> dg.AssetChecksDefinition:
 
 def build_checks() -> list[dg.AssetChecksDefinition]:
     checks = []
-    models = {m.name: m for layer in LAYERS for m in discover(layer)}
+    # every staging and mart table, whether SQL or Python builds it, by its bare name
+    tables = {t.split(".", 1)[1]: (t, key) for t, key in table_keys().items()}
     for name, path in suite_files().items():
-        model = models.get(name)
-        if model is None:
-            raise ValueError(f"expectations/{path.name} guards no table: no sql/*/{name}.sql")
-        key = dg.AssetKey([model.layer, model.name])
-        checks.append(_suite_check(model.table, path, key))
-    for model in models.values():
+        if name not in tables:
+            raise ValueError(
+                f"expectations/{path.name} guards no table: no staging or mart table {name}"
+            )
+        table, key = tables[name]
+        checks.append(_suite_check(table, path, key))
+    for model in (m for layer in LAYERS for m in discover(layer)):
         if model.rules().rules:
             checks.append(_quarantine_check(model.table, dg.AssetKey([model.layer, model.name])))
     return checks

@@ -1,24 +1,21 @@
 """The Collective Impact Bond: ``marts/outcomes``, ``marts/payment_ledger`` and
-``marts/payment_claims`` (wlz_pipeline/payments), and the ledger's blocking suite.
+``marts/payment_claims`` (wlz_pipeline/payments).
 
 The ledger also reads the frozen-claims store, which lives outside the warehouse
 (``WLZ_CLAIMS_DIR``, default ``claims/`` beside the warehouse folder): submitted lines
-are re-emitted unchanged, later differences become adjustments. The suite
-``expectations/payments/payment_ledger.json`` runs as a blocking (ERROR) check on the
-ledger, so a broken invariant stops ``payment_claims`` and the publication.
+are re-emitted unchanged, later differences become adjustments. The ledger's invariants
+are the suite ``expectations/payment_ledger.json``, a blocking (ERROR) check like every
+suite (assets/checks.py), so a broken invariant stops ``payment_claims`` and the
+publication.
 """
-
-from pathlib import Path
 
 import dagster as dg
 
 from assets.resources import WarehouseResource
-from wlz_pipeline.config import REPO_ROOT
 
 OUTCOMES_KEY = dg.AssetKey(["marts", "outcomes"])
 LEDGER_KEY = dg.AssetKey(["marts", "payment_ledger"])
 CLAIMS_KEY = dg.AssetKey(["marts", "payment_claims"])
-LEDGER_SUITE = REPO_ROOT / "expectations" / "payments" / "payment_ledger.json"
 
 _STAGING = ["enrolments", "pupils", "anchors", "calendar"]
 
@@ -114,32 +111,4 @@ def payment_claims(wlz: WarehouseResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=meta)
 
 
-def _ledger_suite_check(path: Path) -> dg.AssetChecksDefinition:
-    @dg.multi_asset_check(
-        specs=[
-            dg.AssetCheckSpec(
-                name="suite_errors",
-                asset=LEDGER_KEY,
-                blocking=True,
-                description=f"Blocking ledger invariants of expectations/payments/{path.name} "
-                "(parts add up to the price, shares sum to 1, total <= cap, one payment of a "
-                "kind per child, at most three outcome payments, outcomes only with "
-                "engagement met)",
-            )
-        ],
-        name="marts_payment_ledger_suite",
-    )
-    def _check(wlz: WarehouseResource):  # noqa: ANN202
-        from assets.checks import _results
-        from wlz_pipeline.quality.gx_duckdb import load_suite, validate_table
-
-        outcome = validate_table(wlz.warehouse_path, "marts.payment_ledger", load_suite(path))
-        yield from _results(outcome, LEDGER_KEY, wlz, {"ERROR"})
-
-    return _check
-
-
-defs = dg.Definitions(
-    assets=[outcomes, payment_ledger, payment_claims],
-    asset_checks=[_ledger_suite_check(LEDGER_SUITE)],
-)
+defs = dg.Definitions(assets=[outcomes, payment_ledger, payment_claims])

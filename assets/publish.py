@@ -9,39 +9,24 @@ table cannot slip bad data through). ``bi.publication`` records the run id and t
 of checks passed and failed.
 """
 
-import importlib
-import pkgutil
 from datetime import UTC, datetime
 
 import dagster as dg
 
-import assets as assets_package
+from assets.models import LAYERS
 from assets.resources import WarehouseResource
-from wlz_pipeline.models import discover
+from assets.tables import table_keys
 from wlz_pipeline.pseudonym import PseudonymKeyMissing
 from wlz_pipeline.publish import CheckResult, PublicationError, publish
 
 PUBLICATION_KEY = dg.AssetKey(["bi", "publication"])
-LAYERS = ("staging", "marts")
 
 
 def upstream_keys() -> list[dg.AssetKey]:
     """Every staging and mart table: one asset per ``sql/<layer>/*.sql``, and the assets in
     the ``staging`` and ``marts`` layers that the other modules of ``assets/`` define (the
     Python-computed marts)."""
-    keys = {dg.AssetKey([layer, m.name]) for layer in LAYERS for m in discover(layer)}
-    for info in pkgutil.iter_modules(assets_package.__path__):
-        if info.name in ("publish", "automation"):
-            continue
-        module = importlib.import_module(f"assets.{info.name}")
-        defs = getattr(module, "defs", None)
-        if not isinstance(defs, dg.Definitions):
-            continue
-        for a in defs.assets or []:
-            for key in getattr(a, "keys", None) or [getattr(a, "key", None)]:
-                if isinstance(key, dg.AssetKey) and key.path[0] in LAYERS:
-                    keys.add(key)
-    return sorted(keys, key=lambda k: k.to_user_string())
+    return sorted(table_keys().values(), key=lambda k: k.to_user_string())
 
 
 def _failing_rows(metadata: dict) -> int | None:

@@ -121,9 +121,7 @@ def test_the_repository_rate_card_is_valid_and_prices_the_school_phases():
 
 
 def test_the_suite_limit_of_outcome_payments_matches_the_config():
-    suite = json.loads(
-        (REPO_ROOT / "expectations" / "payments" / "payment_ledger.json").read_text()
-    )
+    suite = json.loads((REPO_ROOT / "expectations" / "payment_ledger.json").read_text())
     query = next(
         e["kwargs"]["unexpected_rows_query"]
         for e in suite["expectations"]

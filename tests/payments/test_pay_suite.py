@@ -1,4 +1,4 @@
-"""The blocking suite of the ledger (expectations/payments/payment_ledger.json): every
+"""The blocking suite of the ledger (expectations/payment_ledger.json): every
 invariant holds on a ledger the builder made, and planted violations make it fail."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from wlz_pipeline.config import REPO_ROOT
 from wlz_pipeline.marts.tables import write_table
 from wlz_pipeline.payments.ledger import LEDGER_COLUMNS, assemble, entitlements
 
-SUITE = REPO_ROOT / "expectations" / "payments" / "payment_ledger.json"
+SUITE = REPO_ROOT / "expectations" / "payment_ledger.json"
 
 
 def _kids():
