@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from wlz_pipeline.config import REPO_ROOT
+from wlz_pipeline.models import quote_ident
 
 if TYPE_CHECKING:  # pragma: no cover
     import duckdb
@@ -95,19 +96,19 @@ def table_doc(layer: str, table: str) -> tuple[str, dict[str, str]]:
     return doc.description, dict(doc.columns)
 
 
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _split(qualified: str) -> tuple[str, str]:
     schema, _, name = qualified.rpartition(".")
     return schema, name
 
 
+def describe_query(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple[str, str]]:
+    """``[(column, type)]`` of what ``query`` (a quoted table name or a subquery) returns."""
+    return [(r[0], str(r[1])) for r in con.execute(f"DESCRIBE {query}").fetchall()]
+
+
 def describe(con: duckdb.DuckDBPyConnection, qualified: str) -> list[tuple[str, str]]:
-    """``[(column, type)]`` of a table, in order."""
-    rows = con.execute(f"DESCRIBE {_qualified_sql(qualified)}").fetchall()
-    return [(r[0], str(r[1])) for r in rows]
+    """``[(column, type)]`` of a table (``schema.table``), in order."""
+    return describe_query(con, _qualified_sql(qualified))
 
 
 def _qualified_sql(qualified: str) -> str:
@@ -128,26 +129,27 @@ def table_schema(con: duckdb.DuckDBPyConnection, layer: str, table: str):
     )
 
 
-def _is_numeric(t: str) -> bool:
-    t = t.upper()
-    return any(
-        t.startswith(p)
-        for p in (
-            "TINYINT",
-            "SMALLINT",
-            "INTEGER",
-            "BIGINT",
-            "HUGEINT",
-            "UTINYINT",
-            "USMALLINT",
-            "UINTEGER",
-            "UBIGINT",
-            "FLOAT",
-            "DOUBLE",
-            "DECIMAL",
-            "REAL",
-        )
-    )
+INTEGER_TYPES = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+)
+NUMERIC_TYPES = (*INTEGER_TYPES, "FLOAT", "DOUBLE", "DECIMAL", "REAL")
+
+
+def is_integer(t: str) -> bool:
+    return t.upper() in INTEGER_TYPES
+
+
+def is_numeric(t: str) -> bool:
+    """Any DuckDB number type, ``DECIMAL(18,3)`` included."""
+    return t.upper().split("(")[0] in NUMERIC_TYPES
 
 
 def _is_temporal(t: str) -> bool:
@@ -176,7 +178,7 @@ def markdown_preview(
     for name, typ in cols:
         c = quote_ident(name)
         aggs += [f"count({c})", f"approx_count_distinct({c})"]
-        if _is_numeric(typ):
+        if is_numeric(typ):
             aggs += [f"min({c})::DOUBLE", f"avg({c})::DOUBLE", f"max({c})::DOUBLE"]
         elif _is_temporal(typ):
             aggs += [f"min({c})::VARCHAR", "NULL", f"max({c})::VARCHAR"]
@@ -203,7 +205,7 @@ def markdown_preview(
         )
         if identifying or non_null == 0:
             summary = ""
-        elif _is_numeric(typ):
+        elif is_numeric(typ):
             summary = f"min {lo:g} · mean {mean:.3g} · max {hi:g}"
         elif _is_temporal(typ) and "birth" not in name.lower():
             summary = f"{lo} … {hi}"

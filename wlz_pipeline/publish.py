@@ -53,7 +53,14 @@ import sqlglot
 from pydantic import BaseModel, ConfigDict, Field
 
 from wlz_pipeline.config import REPO_ROOT, load_yaml
-from wlz_pipeline.dictionary import SENSITIVE_COLUMN, quote_ident, table_doc
+from wlz_pipeline.dictionary import (
+    SENSITIVE_COLUMN,
+    describe_query,
+    is_integer,
+    is_numeric,
+    quote_ident,
+    table_doc,
+)
 from wlz_pipeline.pseudonym import PseudonymKey, resolve_key
 
 log = logging.getLogger(__name__)
@@ -265,32 +272,6 @@ def _inputs(sql: str) -> list[str]:
     )
 
 
-def _describe(con: duckdb.DuckDBPyConnection, query: str) -> list[tuple[str, str]]:
-    return [(r[0], str(r[1])) for r in con.execute(f"DESCRIBE {query}").fetchall()]
-
-
-_INTEGER = (
-    "TINYINT",
-    "SMALLINT",
-    "INTEGER",
-    "BIGINT",
-    "HUGEINT",
-    "UTINYINT",
-    "USMALLINT",
-    "UINTEGER",
-    "UBIGINT",
-)
-_NUMERIC = (*_INTEGER, "FLOAT", "DOUBLE", "DECIMAL", "REAL")
-
-
-def _is_integer(t: str) -> bool:
-    return t.upper() in _INTEGER
-
-
-def _is_numeric(t: str) -> bool:
-    return t.upper().split("(")[0] in _NUMERIC
-
-
 class _Keys:
     """child_key (and other key columns) for the identity tuples of a source."""
 
@@ -425,7 +406,7 @@ def _build_table(
 ) -> _Built:
     source, doc_layer, doc_table = _source_sql(con, name, spec)
     base = f"SELECT *, row_number() OVER () AS {ORDER_COLUMN} FROM ({source}) AS src"
-    src_cols = [c for c, _ in _describe(con, source)]
+    src_cols = [c for c, _ in describe_query(con, source)]
     key_specs = _key_specs(spec, src_cols)
     identity = {
         c for ident in key_specs.values() for r, c in ident.items() if c and r in ("wlz_id", "upn")
@@ -483,10 +464,10 @@ def _suppressed_select(
     ``suppressed`` / ``suppressed_columns`` say so. A table with no count at all is not
     published (fail closed)."""
     sup = cfg.suppression
-    typed = [(c, t) for c, t in _describe(con, projected) if c != ORDER_COLUMN]
-    dims = set(spec.dimensions) | set(key_cols) | {c for c, t in typed if not _is_numeric(t)}
+    typed = [(c, t) for c, t in describe_query(con, projected) if c != ORDER_COLUMN]
+    dims = set(spec.dimensions) | set(key_cols) | {c for c, t in typed if not is_numeric(t)}
     numeric = [c for c, _ in typed if c not in dims]
-    counts = [c for c, t in typed if c in numeric and _is_integer(t) and c not in spec.not_counts]
+    counts = [c for c, t in typed if c in numeric and is_integer(t) and c not in spec.not_counts]
     if not counts:
         raise _Skip("leaves the organisation but has no count column to suppress small numbers on")
     groups = [[c for c in g if c in numeric] for g in spec.groups]
@@ -708,7 +689,7 @@ def _build_data_quality(
         for r in table_rules:
             rules.append((model.table, r.name, r.severity, built_at.get(model.table, published_at)))
         if _exists(con, model.table):
-            cols = {c for c, _ in _describe(con, f"wh.{model.table}")}
+            cols = {c for c, _ in describe_query(con, f"wh.{model.table}")}
             if "_file_hash" in cols:
                 feeds.append(
                     f"SELECT DISTINCT {_sql_literal(model.table)} AS table_name, _file_hash "
@@ -806,7 +787,7 @@ def _build_dictionary(
                 f"{table_description} Leaves the organisation: counts of children below "
                 f"{threshold} are suppressed (see suppressed)."
             ).strip()
-        for column, dtype in _describe(con, f"pub.bi.{quote_ident(name)}"):
+        for column, dtype in describe_query(con, f"pub.bi.{quote_ident(name)}"):
             text = (
                 cfg.standard_columns.get(column)
                 if (

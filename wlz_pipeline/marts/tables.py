@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import duckdb
 
+from wlz_pipeline.models import quote_ident
 from wlz_pipeline.warehouse import transaction
 
 Columns = Sequence[tuple[str, str]]
@@ -27,10 +28,6 @@ def _arrow_type(sql_type: str):  # noqa: ANN202
     return types[sql_type]
 
 
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def write_table(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -46,8 +43,8 @@ def write_table(
     data = {name: [r[i] for r in rows] for i, (name, _) in enumerate(columns)}
     arrow = pa.table(data, schema=schema)
     view = f"_wlz_write_{table.replace('.', '_')}"
-    select = ", ".join(f"CAST({quote(n)} AS {t}) AS {quote(n)}" for n, t in columns)
-    order = f" ORDER BY {', '.join(quote(c) for c in order_by)}" if order_by else ""
+    select = ", ".join(f"CAST({quote_ident(n)} AS {t}) AS {quote_ident(n)}" for n, t in columns)
+    order = f" ORDER BY {', '.join(quote_ident(c) for c in order_by)}" if order_by else ""
     con.register(view, arrow)
     try:
         with transaction(con):
