@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
+# the seven rate-card outcomes, in rate-card order (contract.md)
+from wlz_pipeline.payments.rate_card import OUTCOMES
+
 from .names import (
     BOROUGHS,
     LINK_WORKER_NAMES,
@@ -14,16 +17,6 @@ from .names import (
 )
 from .scales import Scale
 from .util import sub_rng
-
-OUTCOMES = (
-    "reading_english",
-    "maths",
-    "writing_engagement",
-    "emotional_wellbeing",
-    "relationships",
-    "school_attendance",
-    "parental_engagement",
-)
 
 YEAR_GROUPS = {
     "nursery_school": ("N1", "N2", "R"),
