@@ -129,6 +129,21 @@ def _raw_key(source: str) -> dg.AssetKey:
     return dg.AssetKey(["raw", source])
 
 
+def landing_selection(graph, sources) -> list[dg.AssetKey]:  # noqa: ANN001
+    """What new files in the landing folders ``sources`` request: the raw assets of those
+    folders and everything downstream, without the partitioned assets
+    (partners/templates, by term), which run in their own jobs: an unpartitioned run has
+    no partition key for them. Empty when no asset ingests those folders."""
+    roots = [_raw_key(s) for s in sorted(set(sources)) if graph.has(_raw_key(s))]
+    if not roots:
+        return []
+    selection = dg.AssetSelection.assets(*roots).downstream().resolve(graph)
+    return sorted(
+        (k for k in selection if graph.get(k).partitions_def is None),
+        key=lambda k: k.to_user_string(),
+    )
+
+
 def _sensor() -> dg.SensorDefinition:
     cfg = load_config()
 
@@ -158,26 +173,21 @@ def _sensor() -> dg.SensorDefinition:
                 else "no new files in the landing folder"
             )
             return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=scan.cursor)
-        graph = context.repository_def.asset_graph
-        roots = [_raw_key(s) for s in scan.sources if graph.has(_raw_key(s))]
-        if not roots:
+        selection = landing_selection(context.repository_def.asset_graph, scan.sources)
+        if not selection:
             return dg.SensorResult(
                 skip_reason=dg.SkipReason(
                     f"new files in {', '.join(scan.sources)}, which no asset ingests"
                 ),
                 cursor=scan.cursor,
             )
-        selection = dg.AssetSelection.assets(*roots).downstream().resolve(graph)
-        # partitioned assets (partners/templates, by term) run in their own jobs: an
-        # unpartitioned run has no partition key for them
-        selection = {k for k in selection if graph.get(k).partitions_def is None}
         for _, path, digest in scan.new_files:
             context.log.info(f"new file {path} ({digest[:12]})")
         return dg.SensorResult(
             run_requests=[
                 dg.RunRequest(
                     run_key=scan.run_key,
-                    asset_selection=sorted(selection, key=lambda k: k.to_user_string()),
+                    asset_selection=selection,
                     tags={
                         "wlz/trigger": "landing_sensor",
                         "wlz/new_files": str(len(scan.new_files)),

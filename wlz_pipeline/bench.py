@@ -463,13 +463,13 @@ def sensor_selection(sources: Iterable[str]) -> tuple[str, list[str]]:
     if the string and the sensor's selection differ."""
     import dagster as dg
 
+    from assets.automation import landing_selection
     from wlz_pipeline.definitions import defs
 
     graph = defs.resolve_asset_graph()
+    expected = set(landing_selection(graph, sources))
     roots = [dg.AssetKey(["raw", s]) for s in sorted(set(sources))]
-    roots = [k for k in roots if graph.has(k)]
-    expected = dg.AssetSelection.assets(*roots).downstream().resolve(graph)
-    expected = {k for k in expected if graph.get(k).partitions_def is None}
+    roots = [k for k in roots if k in expected]
     # in Dagster's selection syntax a trailing "+" without a depth is every downstream layer
     text = " or ".join(f'key:"{k.to_user_string()}"+' for k in roots)
     got = {
