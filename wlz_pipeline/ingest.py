@@ -29,11 +29,13 @@ from wlz_pipeline.canonical import (
     MIS_DATE_FIELDS,
     REFERENCE_FILES,
 )
+from wlz_pipeline.models import quote_ident
 from wlz_pipeline.sources.ctf import ctf_source_urn, read_ctf
-from wlz_pipeline.sources.mis import MisProfile, load_profiles, read_mis_csv
-from wlz_pipeline.sources.survey import read_survey
-from wlz_pipeline.sources.tabular import read_fixed_csv
-from wlz_pipeline.sources.text import UnreadableFile
+from wlz_pipeline.sources.duck_csv import ScannedBody, scan_body
+from wlz_pipeline.sources.mis import MisProfile, load_profiles, mis_layout
+from wlz_pipeline.sources.survey import survey_layout
+from wlz_pipeline.sources.tabular import fixed_layout, read_fixed_csv
+from wlz_pipeline.sources.text import HeaderAt, Rows, UnreadableFile, canonical_rows
 from wlz_pipeline.warehouse import transaction
 
 log = logging.getLogger(__name__)
@@ -41,8 +43,6 @@ log = logging.getLogger(__name__)
 #: Landing sub-folders and the source each holds (sources.md "Landing layout").
 SOURCES = ("reference", "mis", "surveys", "interactions", "partners")
 MAX_FILE_BYTES = 2 * 1024**3
-
-Rows = list[tuple[int, dict[str, str | None]]]
 
 
 @dataclass(frozen=True)
@@ -67,9 +67,10 @@ def ignored_column(column: str, why: str) -> Finding:
 
 @dataclass
 class Parsed:
-    """What a reader made of one file: canonical rows per raw table, and notes."""
+    """What a reader made of one file: canonical rows per raw table (read in Python, or
+    by DuckDB into a temporary table), and notes."""
 
-    tables: dict[str, Rows] = field(default_factory=dict)
+    tables: dict[str, Rows | ScannedBody] = field(default_factory=dict)
     profile: str | None = None
     kinds: list[str] = field(default_factory=list)
     period: str | None = None
@@ -86,6 +87,7 @@ class IngestReport:
     quarantined: int = 0
     unchanged: int = 0
     rows: int = 0
+    read_by_duckdb: int = 0  # CSVs whose rows DuckDB's reader loaded (duck_csv)
     quarantine_reasons: list[tuple[str, str]] = field(default_factory=list)
 
     def as_metadata(self) -> dict[str, int]:
@@ -96,6 +98,7 @@ class IngestReport:
             "files_quarantined": self.quarantined,
             "files_already_known": self.unchanged,
             "rows_ingested": self.rows,
+            "files_read_by_duckdb": self.read_by_duckdb,
         }
 
 
@@ -150,13 +153,21 @@ def academic_year(d: date) -> str:
     return f"{start}/{(start + 1) % 100:02d}"
 
 
-def _mis_period(kind: str, rows: Rows, formats: list[str]) -> tuple[str | None, date | None]:
-    dates = [
-        d
-        for _, r in rows
-        for f in MIS_DATE_FIELDS[kind]
-        if (d := _parse_date(r.get(f), formats)) is not None
-    ]
+def field_values(
+    con: duckdb.DuckDBPyConnection, body: Rows | ScannedBody, fields: Iterable[str]
+) -> list[str | None]:
+    """The values of ``fields`` in a file's rows (distinct ones when DuckDB read them)."""
+    if isinstance(body, ScannedBody):
+        return list(body.distinct(con, list(fields)))
+    fields = list(fields)
+    return [r.get(f) for _, r in body for f in fields]
+
+
+def _mis_period(
+    kind: str, values: Iterable[str | None], formats: list[str]
+) -> tuple[str | None, date | None]:
+    """What a MIS extract covers, from the values of its kind's date fields."""
+    dates = [d for v in values if (d := _parse_date(v, formats)) is not None]
     if not dates:
         return None, None
     lo, hi = min(dates), max(dates)
@@ -241,6 +252,7 @@ class Ingestor:
         (last,) = con.execute("SELECT max(arrived_at) FROM meta.file_registry").fetchone()
         self.now = max(now, last + timedelta(seconds=1)) if last is not None else now
         self._profiles: dict[str, MisProfile] | None = None
+        self._anchors: dict[str, str | None] | None = None
 
     # -- reference lookups -------------------------------------------------------------
     @property
@@ -250,27 +262,49 @@ class Ingestor:
         return self._profiles
 
     def anchors(self) -> dict[str, str | None]:
-        """Current anchors (URN -> MIS profile) from the current reference file."""
+        """Current anchors (URN -> MIS profile) from the current reference file (read
+        once per scan of a folder: reference files are ingested before MIS extracts)."""
+        if self._anchors is not None:
+            return self._anchors
         rows = self.con.execute(
             """SELECT trim(a.urn), lower(trim(a.mis_profile)) FROM raw.ref_anchors a
                JOIN meta.file_registry f ON f.file_hash = a._file_hash
                WHERE f.status = 'ingested'"""
         ).fetchall()
-        return dict(rows)
+        self._anchors = dict(rows)
+        return self._anchors
 
     # -- parsing --------------------------------------------------------------------------
-    def parse(self, source: str, rel: Path, data: bytes) -> Parsed:
+    def parse(self, source: str, rel: Path, data: bytes, stored: Path | None = None) -> Parsed:
+        """Read one file. ``stored`` is a copy of exactly ``data`` (the archived file),
+        which DuckDB's CSV reader may read instead of parsing ``data`` in Python."""
         if source == "partners":
             return self._parse_partner(rel)
         if source == "reference":
             return self._parse_reference(rel, data)
         if source == "mis":
-            return self._parse_mis(rel, data)
+            return self._parse_mis(rel, data, stored)
         if source == "surveys":
-            return self._parse_fixed(rel, data, "survey_responses")
+            return self._parse_fixed(rel, data, "survey_responses", stored)
         if source == "interactions":
-            return self._parse_fixed(rel, data, "interactions")
+            return self._parse_fixed(rel, data, "interactions", stored)
         raise UnreadableFile(f"no reader for the {source}/ folder")
+
+    def _body(
+        self,
+        stored: Path | None,
+        text: str,
+        encoding: str,
+        at: HeaderAt,
+        index: dict[str, int],
+        fields: tuple[str, ...],
+    ) -> Rows | ScannedBody:
+        """A CSV's rows: by DuckDB when it can read them exactly (duck_csv), else Python."""
+        if stored is not None:
+            scanned = scan_body(self.con, stored, text, encoding, at, index, fields)
+            if scanned is not None:
+                return scanned
+        return canonical_rows(text, at, index, fields)
 
     def _parse_reference(self, rel: Path, data: bytes) -> Parsed:
         if rel.suffix.lower() != ".csv" or len(rel.parts) != 2:
@@ -286,28 +320,32 @@ class Ingestor:
         p.findings += [ignored_column(c, f"not part of {name}.csv") for c in read.ignored_columns]
         return p
 
-    def _parse_fixed(self, rel: Path, data: bytes, kind: str) -> Parsed:
+    def _parse_fixed(self, rel: Path, data: bytes, kind: str, stored: Path | None) -> Parsed:
         if rel.suffix.lower() != ".csv":
             raise UnreadableFile(f"expected a .csv export, got {rel.suffix or 'no extension'}")
         if kind == "survey_responses":
-            read = read_survey(data)
+            layout = survey_layout(data)
             stamp = "submitted_at"
         else:
-            read = read_fixed_csv(
+            layout = fixed_layout(
                 data, INTERACTION_FIELDS, required=INTERACTION_FIELDS, what="interaction log"
             )
             stamp = "started_at"
+        body = self._body(
+            stored, layout.text, layout.encoding, layout.at, layout.index, layout.fields
+        )
         fmts = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"]
-        dates = [d for _, r in read.rows if (d := _parse_date(r.get(stamp), fmts))]
+        values = field_values(self.con, body, [stamp])
+        dates = [d for v in values if (d := _parse_date(v, fmts))]
         p = Parsed(
-            tables={f"raw.{kind}": read.rows},
+            tables={f"raw.{kind}": body},
             kinds=[kind],
             as_of=max(dates) if dates else None,
         )
-        p.findings += [ignored_column(c, "not a known column") for c in read.ignored_columns]
+        p.findings += [ignored_column(c, "not a known column") for c in layout.ignored_columns]
         return p
 
-    def _parse_mis(self, rel: Path, data: bytes) -> Parsed:
+    def _parse_mis(self, rel: Path, data: bytes, stored: Path | None) -> Parsed:
         if len(rel.parts) != 3:
             raise UnreadableFile("MIS extracts belong in mis/<anchor URN>/, one folder per anchor")
         urn = rel.parts[1]
@@ -353,17 +391,21 @@ class Ingestor:
                 "config/mis_profiles/"
             )
         profile = self.profiles[name]
-        ext = read_mis_csv(data, profile)
-        period, as_of = _mis_period(ext.kind, ext.rows, profile.date_formats)
+        layout = mis_layout(data, profile)
+        body = self._body(
+            stored, layout.text, layout.encoding, layout.at, layout.index, layout.fields
+        )
+        values = field_values(self.con, body, MIS_DATE_FIELDS[layout.kind])
+        period, as_of = _mis_period(layout.kind, values, profile.date_formats)
         p = Parsed(
-            tables={f"raw.{ext.kind}": ext.rows},
+            tables={f"raw.{layout.kind}": body},
             profile=name,
-            kinds=[ext.kind],
+            kinds=[layout.kind],
             period=period,
             as_of=as_of,
         )
         p.findings += [
-            ignored_column(c, f"not mapped by the {name} profile") for c in ext.ignored_columns
+            ignored_column(c, f"not mapped by the {name} profile") for c in layout.ignored_columns
         ]
         return p
 
@@ -480,8 +522,23 @@ class Ingestor:
 
     # -- loading --------------------------------------------------------------------------
     def _insert(
-        self, table: str, rows: Rows, file_hash: str, profile: str | None, anchor: str | None
+        self,
+        table: str,
+        rows: Rows | ScannedBody,
+        file_hash: str,
+        profile: str | None,
+        anchor: str | None,
     ) -> int:
+        if isinstance(rows, ScannedBody):
+            cols = ", ".join(quote_ident(f) for f in rows.fields)
+            self.con.execute(
+                f"""INSERT INTO {table} BY NAME
+                    SELECT ? AS _file_hash, _row_number, ? AS _profile, ? AS _anchor_urn,
+                           ?::TIMESTAMP AS _ingested_at, {cols}
+                    FROM {rows.table} ORDER BY _row_number""",
+                [file_hash, profile, anchor, self.now],
+            )
+            return rows.rows
         if not rows:
             return 0
         fields = list(rows[0][1].keys())
@@ -507,14 +564,19 @@ class Ingestor:
             self.con.unregister("_incoming")
         return len(rows)
 
-    def _archive(self, path: Path, file_hash: str) -> str:
+    def _archive(self, path: Path, file_hash: str, data: bytes | None = None) -> Path:
+        """The content-addressed copy of a file: ``data`` (the bytes that were hashed)
+        when given, else the file copied."""
         target = self.archive_dir / file_hash[:2] / (file_hash + path.suffix.lower())
         if not target.exists():
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_suffix(target.suffix + ".part")
-            shutil.copyfile(path, tmp)
+            if data is None:
+                shutil.copyfile(path, tmp)
+            else:
+                tmp.write_bytes(data)
             tmp.replace(target)
-        return str(target.relative_to(self.archive_dir))
+        return target
 
     def _register(self, **row: object) -> None:
         cols = list(row)
@@ -526,6 +588,7 @@ class Ingestor:
 
     def ingest_source(self, source: str) -> IngestReport:
         report = IngestReport(source=source)
+        self._anchors = None
         known = {
             r[0]: (r[1], r[2])
             for r in self.con.execute(
@@ -542,7 +605,10 @@ class Ingestor:
             report.seen += 1
             rel = path.relative_to(self.data_dir)
             size = path.stat().st_size
-            file_hash = sha256_file(path)
+            # Read once: the bytes hashed are the bytes archived and parsed, even if
+            # someone overwrites the landing file meanwhile.
+            data = path.read_bytes() if size <= MAX_FILE_BYTES else None
+            file_hash = sha256_file(path) if data is None else hashlib.sha256(data).hexdigest()
             receipt = f"{file_hash}:{rel.as_posix()}"
             if receipt in known:
                 report.unchanged += 1
@@ -563,54 +629,64 @@ class Ingestor:
                 report.duplicates += 1
                 continue
             first_path[file_hash] = rel.as_posix()
+            stored = self._archive(path, file_hash, data)
+            archived_as = str(stored.relative_to(self.archive_dir))
             try:
-                if size > MAX_FILE_BYTES:
+                if data is None:
                     raise UnreadableFile(f"file larger than {MAX_FILE_BYTES // 2**30} GB")
-                parsed = self.parse(source, rel, path.read_bytes())
+                parsed = self.parse(source, rel, data, stored)
             except UnreadableFile as exc:
                 with transaction(self.con):
                     self._register(
-                        **base,
-                        status="quarantined",
-                        reason=str(exc),
-                        archived_as=self._archive(path, file_hash),
+                        **base, status="quarantined", reason=str(exc), archived_as=archived_as
                     )
                 report.quarantined += 1
                 report.quarantine_reasons.append((rel.as_posix(), str(exc)))
                 log.warning("quarantined %s: %s", rel.as_posix(), exc)
                 continue
-            with transaction(self.con):
-                n = 0
-                for table, rows in parsed.tables.items():
-                    n += self._insert(table, rows, file_hash, parsed.profile, base["anchor_urn"])
-                for f in parsed.findings:
-                    self.con.execute(
-                        "INSERT INTO meta.file_findings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [
-                            file_hash,
-                            f.location,
-                            f.column,
-                            f.severity,
-                            f.problem,
-                            f.expected,
-                            f.code,
-                            f.value,
-                        ],
-                    )
-                self._register(
-                    **base,
-                    profile=parsed.profile,
-                    kinds=parsed.kinds,
-                    period=parsed.period,
-                    as_of=parsed.as_of,
-                    rows_read=n,
-                    status="ingested",
-                    archived_as=self._archive(path, file_hash),
-                )
+            scanned = [b for b in parsed.tables.values() if isinstance(b, ScannedBody)]
+            report.read_by_duckdb += bool(scanned)
+            try:
+                n = self._load(parsed, file_hash, base, archived_as)
+            finally:
+                for body in scanned:
+                    body.drop(self.con)
             report.ingested += 1
             report.rows += n
         self.apply_supersede(source)
         return report
+
+    def _load(self, parsed: Parsed, file_hash: str, base: dict, archived_as: str) -> int:
+        """One file's rows, findings and registry entry, in one transaction."""
+        with transaction(self.con):
+            n = 0
+            for table, rows in parsed.tables.items():
+                n += self._insert(table, rows, file_hash, parsed.profile, base["anchor_urn"])
+            for f in parsed.findings:
+                self.con.execute(
+                    "INSERT INTO meta.file_findings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        file_hash,
+                        f.location,
+                        f.column,
+                        f.severity,
+                        f.problem,
+                        f.expected,
+                        f.code,
+                        f.value,
+                    ],
+                )
+            self._register(
+                **base,
+                profile=parsed.profile,
+                kinds=parsed.kinds,
+                period=parsed.period,
+                as_of=parsed.as_of,
+                rows_read=n,
+                status="ingested",
+                archived_as=archived_as,
+            )
+        return n
 
     def apply_supersede(self, source: str) -> None:
         """Within each (anchor, profile, kinds, period) the newest file is current.

@@ -16,7 +16,14 @@ from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from wlz_pipeline.canonical import MIS_KINDS
 from wlz_pipeline.config import ConfigError, config_dir, load_yaml
-from wlz_pipeline.sources.text import Table, UnreadableFile, decode, normalise_header, read_table
+from wlz_pipeline.sources.text import (
+    HeaderAt,
+    UnreadableFile,
+    canonical_rows,
+    decode,
+    locate_header,
+    normalise_header,
+)
 
 
 class ExtractMapping(BaseModel):
@@ -78,6 +85,32 @@ def load_profiles() -> dict[str, MisProfile]:
 
 
 @dataclass(frozen=True)
+class MisLayout:
+    """What a MIS CSV is, found from its header alone: the extract kind, the encoding,
+    the decoded text and where the header is, canonical field -> column index."""
+
+    kind: str
+    encoding: str
+    text: str
+    at: HeaderAt
+    index: dict[str, int]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return MIS_KINDS[self.kind]
+
+    @property
+    def columns(self) -> dict[str, str]:
+        """Canonical field -> header as written in the file."""
+        return {f: self.at.header[i] for f, i in self.index.items()}
+
+    @property
+    def ignored_columns(self) -> list[str]:
+        used = set(self.index.values())
+        return [h for i, h in enumerate(self.at.header) if i not in used and h.strip()]
+
+
+@dataclass(frozen=True)
 class MisExtract:
     kind: str
     encoding: str
@@ -106,12 +139,13 @@ def _match(header: list[str], profile: MisProfile) -> tuple[str, dict[str, int]]
     return None if best is None else (best[1], best[2])
 
 
-def read_mis_csv(data: bytes, profile: MisProfile) -> MisExtract:
-    """Read one MIS CSV through ``profile``; raise ``UnreadableFile`` with an actionable
-    reason when it is not text or matches none of the profile's extract kinds."""
+def mis_layout(data: bytes, profile: MisProfile) -> MisLayout:
+    """Decode one MIS CSV and match its header to ``profile``; raise ``UnreadableFile``
+    with an actionable reason when it is not text or matches none of the profile's
+    extract kinds."""
     text, encoding = decode(data, profile.encodings)
     try:
-        table: Table = read_table(text, lambda rec: _match(rec, profile) is not None)
+        at = locate_header(text, lambda rec: _match(rec, profile) is not None)
     except UnreadableFile as exc:
         kinds = ", ".join(profile.extracts)
         raise UnreadableFile(
@@ -119,24 +153,20 @@ def read_mis_csv(data: bytes, profile: MisProfile) -> MisExtract:
             f"extracts ({kinds}); fix the export or the mapping file "
             f"config/mis_profiles/{profile.name}.yaml"
         ) from exc
-    matched = _match(table.header, profile)
+    matched = _match(at.header, profile)
     assert matched is not None
     kind, index = matched
-    fields = MIS_KINDS[kind]
-    used = set(index.values())
-    rows: list[tuple[int, dict[str, str | None]]] = []
-    for line, rec in table.rows:
-        row: dict[str, str | None] = {}
-        for f in fields:
-            i = index.get(f)
-            value = rec[i].strip() if i is not None and i < len(rec) else None
-            row[f] = value if value else None
-        rows.append((line, row))
+    return MisLayout(kind=kind, encoding=encoding, text=text, at=at, index=index)
+
+
+def read_mis_csv(data: bytes, profile: MisProfile) -> MisExtract:
+    """Read one MIS CSV through ``profile`` in Python (``mis_layout``, then every row)."""
+    layout = mis_layout(data, profile)
     return MisExtract(
-        kind=kind,
-        encoding=encoding,
-        header_line=table.header_line,
-        columns={f: table.header[i] for f, i in index.items()},
-        ignored_columns=[h for i, h in enumerate(table.header) if i not in used and h.strip()],
-        rows=rows,
+        kind=layout.kind,
+        encoding=layout.encoding,
+        header_line=layout.at.header_line,
+        columns=layout.columns,
+        ignored_columns=layout.ignored_columns,
+        rows=canonical_rows(layout.text, layout.at, layout.index, layout.fields),
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from wlz_pipeline.canonical import SURVEY_FIXED_FIELDS
 from wlz_pipeline.config import load_yaml
-from wlz_pipeline.sources.tabular import FixedRead, read_fixed_csv
+from wlz_pipeline.sources.tabular import FixedLayout, FixedRead, fixed_layout
 
 
 def item_columns() -> list[str]:
@@ -18,11 +18,16 @@ def item_columns() -> list[str]:
     return cols
 
 
-def read_survey(data: bytes) -> FixedRead:
-    return read_fixed_csv(
+def survey_layout(data: bytes) -> FixedLayout:
+    """The header of a survey export (``fixed_layout`` with the survey's columns)."""
+    return fixed_layout(
         data,
         fields=SURVEY_FIXED_FIELDS + tuple(item_columns()),
         required=("response_id", "submitted_at", "anchor_urn", "informant"),
         any_of=(("wlz_id", "upn"),),
         what="survey export",
     )
+
+
+def read_survey(data: bytes) -> FixedRead:
+    return survey_layout(data).read()

@@ -56,6 +56,53 @@ def _physical_rows(text: str) -> Iterator[tuple[int, list[str]]]:
         line = reader.line_num + 1
 
 
+@dataclass(frozen=True)
+class HeaderAt:
+    """Where a file's header is: its cells, the physical line it starts on, and the first
+    physical line after it (a header cell may hold a quoted line break)."""
+
+    header: list[str]
+    header_line: int
+    body_line: int
+
+
+def _find_header(
+    rows: Iterator[tuple[int, list[str]]],
+    is_header: Callable[[list[str]], bool],
+    max_title_lines: int,
+) -> tuple[list[str], int]:
+    for line, record in rows:
+        if is_header(record):
+            return record, line
+        if line >= max_title_lines:
+            break
+    raise UnreadableFile(
+        "no recognised header row in the first "
+        f"{max_title_lines} lines (the column names do not match any known layout)"
+    )
+
+
+def locate_header(
+    text: str,
+    is_header: Callable[[list[str]], bool],
+    max_title_lines: int = 10,
+) -> HeaderAt:
+    """The header line (the first within ``max_title_lines`` that ``is_header`` accepts),
+    reading no further than it; the body is left to a reader of its own."""
+    buf = io.StringIO(text, newline="")
+    reader = csv.reader(buf)
+    line = 1
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        nonlocal line
+        for record in reader:
+            yield line, record
+            line = reader.line_num + 1
+
+    header, header_line = _find_header(records(), is_header, max_title_lines)
+    return HeaderAt(header=header, header_line=header_line, body_line=reader.line_num + 1)
+
+
 def read_table(
     text: str,
     is_header: Callable[[list[str]], bool],
@@ -64,18 +111,25 @@ def read_table(
     """Find the header line (the first within ``max_title_lines`` that ``is_header``
     accepts) and return the rows below it, skipping blank rows."""
     rows = _physical_rows(text)
-    header: list[str] | None = None
-    header_line = 0
-    for line, record in rows:
-        if is_header(record):
-            header, header_line = record, line
-            break
-        if line >= max_title_lines:
-            break
-    if header is None:
-        raise UnreadableFile(
-            "no recognised header row in the first "
-            f"{max_title_lines} lines (the column names do not match any known layout)"
-        )
+    header, header_line = _find_header(rows, is_header, max_title_lines)
     body = [(ln, rec) for ln, rec in rows if any(cell.strip() for cell in rec)]
     return Table(header=header, header_line=header_line, rows=body)
+
+
+Rows = list[tuple[int, dict[str, str | None]]]
+
+
+def canonical_rows(text: str, at: HeaderAt, index: dict[str, int], fields: Sequence[str]) -> Rows:
+    """The body below ``at`` as (physical line, canonical field -> text) rows: cells
+    stripped, empty cells None, a field the file lacks None, blank rows skipped."""
+    rows: Rows = []
+    for line, rec in _physical_rows(text):
+        if line < at.body_line or not any(cell.strip() for cell in rec):
+            continue
+        row: dict[str, str | None] = {}
+        for f in fields:
+            i = index.get(f)
+            value = rec[i].strip() if i is not None and i < len(rec) else None
+            row[f] = value or None
+        rows.append((line, row))
+    return rows
