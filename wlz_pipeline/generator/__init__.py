@@ -6,8 +6,9 @@ link-worker interaction logs, and a handful of deliberately bad rows and files) 
 ``MANIFEST.json``, and returns the manifest. The same seed and scale always give
 byte-identical files. ``python -m wlz_pipeline.generator --help`` is the command line.
 
-Partner templates (``partners/``) are written elsewhere; :mod:`.partners` exposes the
-truth they are made from (:func:`.partners.partner_attendance_plan`).
+Returned partner templates (``partners/``) are made by :mod:`.partner_files` from the
+truth in :mod:`.partners` (:func:`.partners.partner_attendance_plan`); at zone scale ten
+of them wait under ``incremental/partners/`` for the benchmark's incremental night.
 """
 
 from __future__ import annotations
@@ -24,7 +25,15 @@ __all__ = ["SCALES", "World", "build_world", "generate"]
 
 MANIFEST_VERSION = 1
 #: what the generator writes (and may replace with ``overwrite=True``)
-GENERATED = ("reference", "mis", "surveys", "interactions", "partners", "MANIFEST.json")
+GENERATED = (
+    "reference",
+    "mis",
+    "surveys",
+    "interactions",
+    "partners",
+    "incremental",
+    "MANIFEST.json",
+)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -60,10 +69,14 @@ def generate(
     surveys = write_surveys(world, o)
     interactions = write_interactions(world, o)
     write_bad_files(world, o)
-    if scale != "zone":  # zone templates: the benchmark writes its own (performance.md)
-        from .partner_files import write_partner_templates
+    from .partner_files import write_partner_templates
 
-        write_partner_templates(world, o)
+    write_partner_templates(
+        world,
+        o,
+        fast=world.scale.fast_partner_templates,
+        held_back=world.scale.held_back_templates,
+    )
     manifest = build_manifest(world, o, surveys, interactions, MANIFEST_VERSION)
     text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
     (out / "MANIFEST.json").write_text(text, encoding="utf-8", newline="\n")

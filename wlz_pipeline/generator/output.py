@@ -37,6 +37,8 @@ class Output:
         #: hand-edited cells in returned partner templates (file, defect, sheet, cells)
         self.planted_cells: list[dict[str, Any]] = []
         self.corrections: list[dict[str, Any]] = []
+        #: templates written outside the landing folders, to arrive later (file, landing_path)
+        self.held_back: list[dict[str, Any]] = []
 
     def path(self, relpath: str) -> Path:
         p = self.root / relpath

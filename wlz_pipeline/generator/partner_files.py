@@ -8,6 +8,13 @@ Also: a corrected re-send of one template (it must supersede the first) and a wo
 that is not a template at all (quarantined whole). Everything goes through
 :class:`Output`, so MANIFEST.json lists the files, their expected status and each
 planted defect with the cell it is in.
+
+At zone scale (``fast=True``) the same workbooks are made by :mod:`.template_stamp`
+(the writer's own output, without openpyxl repeating ~21,000 child rows and loading
+every file again to fill it in), and ``held_back`` templates of the last term are
+written under ``incremental/partners/<partner_id>/`` instead of ``partners/``: the
+"ten returned partner templates" that arrive on the benchmark's incremental night
+(performance.md). Their manifest records say where they land (``landing_path``).
 """
 
 from __future__ import annotations
@@ -30,7 +37,11 @@ from wlz_pipeline.sources.partner_template import (
 
 from .output import Output
 from .partners import ProgrammeTermPlan, plan_for_world
+from .template_stamp import Filling, filled_template
 from .util import sub_rng
+
+#: where held-back templates wait for the incremental night (the landing layout below it)
+HELD_BACK_DIR = "incremental"
 
 #: Defects planted once each, in 2017/18 files (the order is the order of the files).
 DEFECTS = (
@@ -83,7 +94,9 @@ def _spec(world, plan: ProgrammeTermPlan, names: dict[str, str], partners: dict)
     )
 
 
-def _fill(path: Path, plan: ProgrammeTermPlan) -> None:
+def _filling(plan: ProgrammeTermPlan) -> Filling:
+    """What the partner types into the template: the plan's marks, ratings, scores and
+    feedback (the arguments of ``fill_template``)."""
     marks, engagement, outcomes, feedback = {}, {}, {}, {}
     for c in plan.children:
         for d, mark, rating in zip(plan.session_dates, c.marks, c.engagement, strict=True):
@@ -100,17 +113,47 @@ def _fill(path: Path, plan: ProgrammeTermPlan) -> None:
             }
         if any(v is not None for v in c.feedback.values()):
             feedback[c.wlz_id] = c.feedback
-    fill_template(path, marks=marks, engagement=engagement, outcomes=outcomes, feedback=feedback)
+    return Filling(marks, engagement, outcomes, feedback)
 
 
-def _defect_args(defect: str, plan: ProgrammeTermPlan, outsider: str) -> dict:
+def _fill(path: Path, plan: ProgrammeTermPlan) -> None:
+    f = _filling(plan)
+    fill_template(
+        path, marks=f.marks, engagement=f.engagement, outcomes=f.outcomes, feedback=f.feedback
+    )
+
+
+def _returned(
+    spec: TemplateSpec,
+    plan: ProgrammeTermPlan,
+    path: Path,
+    fast: bool,
+    correction: tuple[str, date] | None = None,
+) -> Path:
+    """Write the template for ``spec`` to ``path``, filled in from ``plan`` (and the one
+    mark ``correction`` set to P, as a partner's corrected re-send)."""
+    if fast:
+        filling = _filling(plan)
+        if correction is not None:
+            filling.marks[correction] = "P"
+        path.write_bytes(filled_template(spec, filling, path.parent))
+        return path
+    path = write_template(spec, path)
+    _fill(path, plan)
+    if correction is not None:
+        fill_template(path, marks={correction: "P"})
+    return path
+
+
+def _defect_args(defect: str, plan: ProgrammeTermPlan, outsider: str, term_end: date) -> dict:
     last = plan.session_dates[-1]
     if defect in ("unallocated_id", "added_child"):
         return {"wlz_id": outsider}
     if defect == "added_session":
-        # a Thursday in the term's last week that is not already a session
+        # a Thursday in the term's last weeks that is not already a session and not after
+        # the term's last day (a term ending on a Wednesday: the Thursday before)
         extra = last - timedelta(days=last.weekday()) + timedelta(days=3)
-        while extra in plan.session_dates:
+        while extra in plan.session_dates or extra > term_end:
             extra -= timedelta(days=7)
         return {"date": extra}
     if defect == "date_outside_term":
@@ -118,24 +161,63 @@ def _defect_args(defect: str, plan: ProgrammeTermPlan, outsider: str) -> dict:
     return {}
 
 
-def write_partner_templates(world, o: Output) -> None:
-    """Write ``partners/<partner_id>/*.xlsx`` for every programme and term of the plan."""
+def _usable(plan: ProgrammeTermPlan) -> bool:
+    return bool(plan.children and plan.session_dates)
+
+
+def template_keys(plans: dict) -> list[tuple[str, str, str]]:
+    """The (programme, academic_year, term) that get a template: every one with allocated
+    children and sessions, in writing order (year, term, programme)."""
+    return [k for k in sorted(plans, key=lambda k: (k[1], k[2], k[0])) if _usable(plans[k])]
+
+
+def assign_defects(plans: dict, latest: str) -> dict[tuple[str, str, str], str]:
+    """The defect hand-edited into each edited template: the first 2017/18 (latest year)
+    templates with at least two children, one defect each, in writing order."""
+    pending = list(DEFECTS)
+    out = {}
+    for key in template_keys(plans):
+        if pending and key[1] == latest and len(plans[key].children) >= 2:
+            out[key] = pending.pop(0)
+    return out
+
+
+def resend_key(plans: dict, latest: str, edited) -> tuple[str, str, str]:
+    """The template re-sent corrected: the first of the latest year (by programme) that
+    carries no planted defect, so every defect stays current."""
+    return next(
+        k for k in sorted(plans) if k[1] == latest and _usable(plans[k]) and k not in edited
+    )
+
+
+def held_back_keys(plans: dict, world, n: int, exclude) -> list[tuple[str, str, str]]:
+    """``n`` templates of the last term (no defect, not the re-send), chosen by the seed:
+    the ones still to arrive when the pipeline first runs."""
+    if n <= 0:
+        return []
+    ay = world.cal.academic_years[-1]
+    term = max((k[2] for k in plans if k[1] == ay), key=("autumn", "spring", "summer").index)
+    pool = [k for k in template_keys(plans) if k[1:] == (ay, term) and k not in exclude]
+    return sorted(sub_rng(world.seed, "held-back-templates").sample(pool, min(n, len(pool))))
+
+
+def write_partner_templates(world, o: Output, *, fast: bool = False, held_back: int = 0) -> None:
+    """Write ``partners/<partner_id>/*.xlsx`` for every programme and term of the plan
+    (``held_back`` of them under ``incremental/`` instead; ``fast``: see the module)."""
     plans = plan_for_world(world, sub_rng(world.seed, "partner-plan"))
     names = {c.wlz_id: f"{c.forename} {c.surname}" for c in world.pop.children if c.wlz_id}
     partners = {p.partner_id: p for p in world.partners}
     enrolled = sorted(r.wlz_id for r in world.register.entries if r.enrolled)
     latest = world.cal.academic_years[-1]
-    pending = list(DEFECTS)
-    edited: set[tuple[str, str, str]] = set()
+    defects = assign_defects(plans, latest)
+    resend = resend_key(plans, latest, defects)
+    later = set(held_back_keys(plans, world, held_back, {*defects, resend}))
     rng = random.Random(f"{world.seed}|partner-files")
     with tempfile.TemporaryDirectory() as tmp:
-        for key in sorted(plans, key=lambda k: (k[1], k[2], k[0])):
+        for key in template_keys(plans):
             plan = plans[key]
-            if not plan.children or not plan.session_dates:
-                continue
             spec = _spec(world, plan, names, partners)
-            path = write_template(spec, Path(tmp) / template_filename(spec))
-            _fill(path, plan)
+            path = _returned(spec, plan, Path(tmp) / template_filename(spec), fast)
             rel = f"partners/{plan.partner_id}/{path.name}"
             meta = {
                 "programme": plan.programme,
@@ -143,14 +225,19 @@ def write_partner_templates(world, o: Output) -> None:
                 "term": plan.term,
                 "expected_status": "ingested",
             }
-            if pending and plan.academic_year == latest and len(plan.children) >= 2:
-                defect = pending.pop(0)
-                edited.add(key)
+            if key in later:
+                meta["landing_path"] = rel
+                meta["arrives"] = "incremental_night"
+                rel = f"{HELD_BACK_DIR}/{rel}"
+                o.held_back.append({"file": rel, "landing_path": meta["landing_path"]})
+            if key in defects:
+                defect = defects[key]
                 allocated = {c.wlz_id for c in plan.children}
                 outsider = next(
                     w for w in rng.sample(enrolled, len(enrolled)) if w not in allocated
                 )
-                edit = hand_edit(path, defect, **_defect_args(defect, plan, outsider))
+                term_end = world.cal.term_bounds(plan.academic_year, plan.term)[1]
+                edit = hand_edit(path, defect, **_defect_args(defect, plan, outsider, term_end))
                 o.planted_cells.append(
                     {
                         "file": rel,
@@ -162,22 +249,14 @@ def write_partner_templates(world, o: Output) -> None:
                     }
                 )
             o.write_bytes(rel, "partner_template", path.read_bytes(), rows=None, **meta)
-        _resend_and_stray(plans, latest, names, partners, world, o, Path(tmp), edited)
+        _resend_and_stray(plans[resend], names, partners, world, o, Path(tmp), fast)
 
 
-def _resend_and_stray(plans, latest, names, partners, world, o: Output, tmp: Path, edited) -> None:
-    """A corrected re-send (supersedes the first file) and a workbook that is no template.
-    The re-sent programme carries no planted defect, so every defect stays current."""
-    key = next(
-        k
-        for k in sorted(plans)
-        if k[1] == latest and plans[k].children and plans[k].session_dates and k not in edited
-    )
-    plan = plans[key]
+def _resend_and_stray(plan, names, partners, world, o: Output, tmp: Path, fast: bool) -> None:
+    """A corrected re-send of ``plan``'s template (supersedes the first file) and a
+    workbook that is no template."""
     first = f"partners/{plan.partner_id}/{template_filename(_spec(world, plan, names, partners))}"
     spec = _spec(world, plan, names, partners)
-    path = write_template(spec, tmp / ("resend_" + template_filename(spec)))
-    _fill(path, plan)
     # the partner's correction: a session first recorded as missed was in fact attended
     child, day = next(
         (c, d)
@@ -185,7 +264,9 @@ def _resend_and_stray(plans, latest, names, partners, world, o: Output, tmp: Pat
         for d, m in zip(plan.session_dates, c.marks, strict=True)
         if m in ("A", "E")
     )
-    fill_template(path, marks={(child.wlz_id, day): "P"})
+    path = _returned(
+        spec, plan, tmp / ("resend_" + template_filename(spec)), fast, (child.wlz_id, day)
+    )
     rel = f"partners/{plan.partner_id}/{path.stem.removeprefix('resend_')} (corrected).xlsx"
     o.write_bytes(
         rel,

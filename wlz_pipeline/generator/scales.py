@@ -43,6 +43,12 @@ class Scale:
     #: include Westminster (LA 213) among the boroughs
     westminster: bool
     academic_years: tuple[str, ...] = ("2016/17", "2017/18")
+    #: write the returned partner templates with :mod:`.template_stamp` (the writer's
+    #: output without openpyxl repeating every child row; zone: ~21,000 rows)
+    fast_partner_templates: bool = False
+    #: templates of the last term written under ``incremental/`` instead of ``partners/``:
+    #: the "ten returned partner templates" of the incremental night (performance.md)
+    held_back_templates: int = 0
 
 
 SCALES: dict[str, Scale] = {
@@ -99,6 +105,8 @@ SCALES: dict[str, Scale] = {
         n_link_workers=39,
         n_partners=40,
         westminster=True,
+        fast_partner_templates=True,
+        held_back_templates=10,
     ),
 }
 
