@@ -188,23 +188,11 @@ def _current(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = Non
     ).fetchall()
 
 
-def partner_context(
-    con: duckdb.DuckDBPyConnection, partner: str, programme: str, year: str, term: str
-) -> tuple[set[str], dict[str, str], tuple[date, date] | None]:
-    """What a returned template is checked against, from the raw layer (so it works
-    before staging is rebuilt, and on a read-only warehouse): the children allocated to
-    the programme and term, every enrolled child's name, and the term's dates."""
-    allocated = {
-        r[0]
-        for r in _current(
-            con,
-            "SELECT upper(trim(r.wlz_id)) FROM raw.ref_allocations r {current} "
-            "WHERE upper(trim(r.partner_id)) = ? AND trim(r.programme) = ? "
-            "AND trim(r.academic_year) = ? AND lower(trim(r.term)) = ?",
-            [partner, programme, year, term],
-        )
-    }
-    known = dict(
+def known_children(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Every enrolled child's WLZ ID and name (from the newest current register
+    extract), which templates are checked against; the same for every template of one
+    scan, so it is read once per scan."""
+    return dict(
         _current(
             con,
             """SELECT upper(trim(r.wlz_id)), coalesce(p.forename || ' ' || p.surname, '')
@@ -221,6 +209,32 @@ def partner_context(
                  ON p.upn = upper(replace(trim(r.upn), ' ', ''))""",
         )
     )
+
+
+def partner_context(
+    con: duckdb.DuckDBPyConnection,
+    partner: str,
+    programme: str,
+    year: str,
+    term: str,
+    known: dict[str, str] | None = None,
+) -> tuple[set[str], dict[str, str], tuple[date, date] | None]:
+    """What a returned template is checked against, from the raw layer (so it works
+    before staging is rebuilt, and on a read-only warehouse): the children allocated to
+    the programme and term, every enrolled child's name (``known_children``, unless
+    given), and the term's dates."""
+    allocated = {
+        r[0]
+        for r in _current(
+            con,
+            "SELECT upper(trim(r.wlz_id)) FROM raw.ref_allocations r {current} "
+            "WHERE upper(trim(r.partner_id)) = ? AND trim(r.programme) = ? "
+            "AND trim(r.academic_year) = ? AND lower(trim(r.term)) = ?",
+            [partner, programme, year, term],
+        )
+    }
+    if known is None:
+        known = known_children(con)
     dates = _current(
         con,
         "SELECT min(wlz_date(r.start_date)), max(wlz_date(r.end_date)) "
@@ -253,6 +267,7 @@ class Ingestor:
         self.now = max(now, last + timedelta(seconds=1)) if last is not None else now
         self._profiles: dict[str, MisProfile] | None = None
         self._anchors: dict[str, str | None] | None = None
+        self._known: dict[str, str] | None = None  # enrolled children, for templates
 
     # -- reference lookups -------------------------------------------------------------
     @property
@@ -444,7 +459,11 @@ class Ingestor:
                 f"the About sheet names partner {partner or '(none)'}, but the file is in "
                 f"partners/{rel.parts[1]}/: put it in its partner's folder"
             )
-        allocated, known, term_dates = partner_context(self.con, partner, programme, year, term)
+        if self._known is None:
+            self._known = known_children(self.con)
+        allocated, known, term_dates = partner_context(
+            self.con, partner, programme, year, term, self._known
+        )
         read = pt.read_template(
             path, allocated=allocated, known_children=known, term_dates=term_dates
         )
@@ -588,7 +607,7 @@ class Ingestor:
 
     def ingest_source(self, source: str) -> IngestReport:
         report = IngestReport(source=source)
-        self._anchors = None
+        self._anchors = self._known = None  # read again for each folder's scan
         known = {
             r[0]: (r[1], r[2])
             for r in self.con.execute(
