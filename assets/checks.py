@@ -39,7 +39,13 @@ def _file_paths(wlz: WarehouseResource, hashes: set[str]) -> dict[str, str]:
     return dict(rows)
 
 
-def _results(outcome: SuiteOutcome, key: dg.AssetKey, wlz: WarehouseResource, severities: set[str]):
+def _results(
+    outcome: SuiteOutcome,
+    key: dg.AssetKey,
+    wlz: WarehouseResource,
+    severities: set[str],
+    validated_now: bool = True,
+):
     hashes = {h for o in outcome.outcomes for h, _ in o.examples}
     paths = _file_paths(wlz, hashes)
     for severity in sorted(severities):
@@ -65,6 +71,7 @@ def _results(outcome: SuiteOutcome, key: dg.AssetKey, wlz: WarehouseResource, se
                 "expectations_failed": len(failed),
                 "failing_rows": sum(o.failing_rows or 0 for o in failed),
                 "failures": dg.MetadataValue.md("\n".join(lines) if failed else "none"),
+                "validated_now": validated_now,
             },
         )
 
@@ -84,10 +91,14 @@ def _suite_check(table: str, path, key: dg.AssetKey) -> dg.AssetChecksDefinition
 
     @dg.multi_asset_check(specs=specs, name=f"{key.path[0]}_{key.path[1]}_suite")
     def _check(wlz: WarehouseResource):
-        from wlz_pipeline.quality.gx_duckdb import load_suite, validate_table
+        from wlz_pipeline.quality.gx_duckdb import validate_versioned
 
-        outcome = validate_table(wlz.warehouse_path, table, load_suite(path))
-        yield from _results(outcome, key, wlz, severities)
+        # an unchanged table keeps the outcome it was validated with (same data, code
+        # and suites); validated_now tells which
+        outcome, validated_now = validate_versioned(
+            wlz.warehouse_path, table, path, force=wlz.rebuild_all
+        )
+        yield from _results(outcome, key, wlz, severities, validated_now)
 
     return _check
 

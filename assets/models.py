@@ -3,12 +3,12 @@ tables its SQL (and its row rules) read, parsed with sqlglot. Adding a table is 
 a file."""
 
 import dagster as dg
-import sqlglot
 
 from assets.ingest import raw_asset_for_table
 from assets.resources import WarehouseResource
+from wlz_pipeline import versions
 from wlz_pipeline.dictionary import asset_metadata, table_schema
-from wlz_pipeline.models import Model, discover, run_model
+from wlz_pipeline.models import Model, discover, run_model, table_counts
 
 LAYERS = ("staging", "marts")
 
@@ -17,17 +17,9 @@ def model_key(model: Model) -> dg.AssetKey:
     return dg.AssetKey([model.layer, model.name])
 
 
-def _rule_inputs(model: Model) -> set[str]:
-    found = set()
-    for rule in model.rules().rules:
-        tree = sqlglot.parse_one(f"SELECT 1 WHERE {rule.condition}", read="duckdb")
-        found |= {f"{t.db}.{t.name}" for t in tree.find_all(sqlglot.exp.Table) if t.db}
-    return found
-
-
 def _deps(model: Model) -> list[dg.AssetKey]:
     keys: set[dg.AssetKey] = set()
-    for table in set(model.inputs()) | _rule_inputs(model):
+    for table in model.reads():
         schema, name = table.split(".")
         if schema in LAYERS:
             keys.add(dg.AssetKey([schema, name]))
@@ -57,7 +49,13 @@ def _make(model: Model) -> dg.AssetsDefinition:
     )
     def _build(context: dg.AssetExecutionContext, wlz: WarehouseResource) -> dg.MaterializeResult:
         with wlz.connect() as con:
-            counts = run_model(con, model)
+            version = versions.fingerprint(con, model.reads(), model.sql())
+            rebuilt = not (versions.current(con, model.table, version) and not wlz.rebuild_all)
+            if rebuilt:
+                counts = run_model(con, model, version)
+            else:
+                counts = table_counts(con, model.table)
+                context.log.info(f"{model.table}: inputs unchanged, not rebuilt")
             if model.layer == "marts":
                 # row count, columns with their sidecar descriptions, a preview of
                 # aggregates (never an identifier value)
@@ -71,6 +69,8 @@ def _make(model: Model) -> dg.AssetsDefinition:
                 "rows_quarantined": counts["quarantined"],
                 "rows_with_warnings": counts["warnings"],
                 "sql_file": dg.MetadataValue.path(str(model.path)),
+                # False: what it is built from has not changed since it was last built
+                "rebuilt": rebuilt,
             }
         )
 

@@ -20,6 +20,9 @@ class WarehouseResource(dg.ConfigurableResource):
 
     data_dir: str = ""
     warehouse: str = ""
+    #: Rebuild every table even when what it is built from has not changed
+    #: (wlz_pipeline/versions.py); also WLZ_REBUILD_ALL=1.
+    rebuild_all: bool = False
 
     @property
     def data_path(self) -> Path:

@@ -32,6 +32,7 @@ def run_pipeline(
     warehouse_file: Path | None,
     selection: str | None = None,
     log_level: str = "WARNING",
+    rebuild_all: bool = False,
 ):
     """Materialise the asset graph (or a selection) in-process; returns Dagster's result."""
     import dagster as dg
@@ -42,6 +43,7 @@ def run_pipeline(
     resource = WarehouseResource(
         data_dir=str(settings.data_dir(data_dir)),
         warehouse=str(settings.warehouse_path(warehouse_file)),
+        rebuild_all=rebuild_all,
     )
     instance = (
         dg.DagsterInstance.get()
@@ -125,13 +127,22 @@ def run(
     select: Annotated[
         str | None, typer.Option(help="Dagster asset selection, e.g. 'key:staging/*'.")
     ] = None,
+    rebuild_all: Annotated[
+        bool,
+        typer.Option(
+            "--rebuild-all",
+            help="Rebuild and revalidate every table, also those whose inputs have not "
+            "changed since they were last built.",
+        ),
+    ] = False,
 ) -> None:
-    """Ingest the landing folder and rebuild every table; print what came out."""
+    """Ingest the landing folder and rebuild every table whose inputs changed (all of
+    them with --rebuild-all); print what came out."""
     started = time.perf_counter()
     wh = settings.warehouse_path(warehouse)
     dd = settings.data_dir(data_dir)
     console.print(f"data dir:  {dd}\nwarehouse: {wh}")
-    result = run_pipeline(dd, wh, select)
+    result = run_pipeline(dd, wh, select, rebuild_all=rebuild_all)
     elapsed = time.perf_counter() - started
     s = summary_rows(wh)
 

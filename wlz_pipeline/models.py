@@ -23,6 +23,7 @@ import jinja2
 import sqlglot
 from pydantic import BaseModel, ConfigDict, Field
 
+from wlz_pipeline import versions
 from wlz_pipeline.config import REPO_ROOT, load_yaml
 from wlz_pipeline.warehouse import transaction
 
@@ -91,6 +92,13 @@ class Model:
         """Tables the model reads (``schema.table``), parsed from its SQL."""
         return _inputs(self.sql())
 
+    def reads(self) -> list[str]:
+        """Tables the model's SQL and its row rules read."""
+        found = set(self.inputs())
+        for rule in self.rules().rules:
+            found |= set(_inputs(f"SELECT 1 WHERE {rule.condition}"))
+        return sorted(found)
+
 
 @cache
 def _inputs(sql: str) -> list[str]:
@@ -110,8 +118,23 @@ def discover(layer: str) -> list[Model]:
 _RAW_SUFFIX = re.compile(r"__raw$")
 
 
-def run_model(con: duckdb.DuckDBPyConnection, model: Model) -> dict[str, int]:
-    """Build one table in one transaction; returns row and quarantine counts."""
+def table_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
+    """A built table's rows, and its rows quarantined (errors) and flagged (warnings)."""
+    rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    q = con.execute(
+        "SELECT count(*) FILTER (severity = 'error'), count(*) FILTER (severity = 'warn') "
+        "FROM meta.quarantine WHERE table_name = ?",
+        [table],
+    ).fetchone()
+    return {"rows": rows, "quarantined": q[0], "warnings": q[1]}
+
+
+def run_model(
+    con: duckdb.DuckDBPyConnection, model: Model, version: str | None = None
+) -> dict[str, int]:
+    """Build one table in one transaction, recording ``version`` as what it was built
+    from (wlz_pipeline/versions.py; None: no version); returns row and quarantine
+    counts."""
     rules = model.rules()
     cand = f"_cand_{model.name}"
     with transaction(con):
@@ -159,13 +182,9 @@ def run_model(con: duckdb.DuckDBPyConnection, model: Model) -> dict[str, int]:
                 f"ORDER BY {order}"
             )
         con.execute(f"DROP TABLE {cand}")
-        rows = con.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
-        q = con.execute(
-            "SELECT count(*) FILTER (severity = 'error'), count(*) FILTER (severity = 'warn') "
-            "FROM meta.quarantine WHERE table_name = ?",
-            [model.table],
-        ).fetchone()
-    return {"rows": rows, "quarantined": q[0], "warnings": q[1]}
+        versions.record(con, model.table, version)
+        counts = table_counts(con, model.table)
+    return counts
 
 
 def in_dependency_order(models: list[Model]) -> list[Model]:
@@ -179,10 +198,7 @@ def in_dependency_order(models: list[Model]) -> list[Model]:
             return
         if m.table in stack:
             raise ValueError(f"SQL models depend on each other in a cycle: {stack + (m.table,)}")
-        reads = set(m.inputs())
-        for rule in m.rules().rules:
-            reads |= set(_inputs(f"SELECT 1 WHERE {rule.condition}"))
-        for t in sorted(reads):
+        for t in m.reads():
             if t in by_table:
                 visit(by_table[t], stack + (m.table,))
         seen.add(m.table)

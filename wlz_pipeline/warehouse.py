@@ -63,6 +63,17 @@ CREATE TABLE IF NOT EXISTS meta.file_findings (
     code         VARCHAR,                 -- stable rule name, e.g. mark_invalid
     value        VARCHAR                  -- what was typed (restricted: may be personal)
 );
+CREATE TABLE IF NOT EXISTS meta.table_versions (  -- wlz_pipeline/versions.py
+    table_name   VARCHAR PRIMARY KEY,     -- schema.table
+    version      VARCHAR NOT NULL,        -- fingerprint of what it was last built from
+    built_at     TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta.suite_outcomes (  -- quality/gx_duckdb.validate_versioned
+    table_name   VARCHAR PRIMARY KEY,
+    version      VARCHAR NOT NULL,        -- the table's version when it was validated
+    outcomes     VARCHAR NOT NULL,        -- JSON: per expectation, result and row examples
+    validated_at TIMESTAMP NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta.value_map (
     profile      VARCHAR NOT NULL,
     field        VARCHAR NOT NULL,

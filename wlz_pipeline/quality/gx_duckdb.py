@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,54 @@ class SuiteOutcome:
 
     def by_severity(self, severity: str) -> list[ExpectationOutcome]:
         return [o for o in self.outcomes if o.severity == severity]
+
+    def to_json(self) -> str:
+        """The outcomes (not GX's result object), for ``meta.suite_outcomes``."""
+        return json.dumps([asdict(o) for o in self.outcomes])
+
+    @classmethod
+    def from_json(cls, table: str, text: str) -> SuiteOutcome:
+        outcomes = [
+            ExpectationOutcome(**{**o, "examples": [tuple(e) for e in o["examples"]]})
+            for o in json.loads(text)
+        ]
+        return cls(table=table, outcomes=outcomes)
+
+
+def validate_versioned(
+    warehouse: Path, table: str, suite_path: Path, force: bool = False
+) -> tuple[SuiteOutcome, bool]:
+    """Validate ``table`` against the suite in ``suite_path``, unless it was validated at
+    the version it has now (wlz_pipeline/versions.py: same data, same code and suites,
+    so the same outcome) and ``force`` is off. Returns the outcome and whether it was
+    validated just now."""
+    from wlz_pipeline import versions
+    from wlz_pipeline.warehouse import connect
+
+    con = connect(warehouse)
+    try:
+        version = versions.table_version(con, table, with_raw=False)
+        if version is not None and not (force or versions.rebuild_all()):
+            row = con.execute(
+                "SELECT outcomes FROM meta.suite_outcomes WHERE table_name = ? AND version = ?",
+                [table, version],
+            ).fetchone()
+            if row is not None:
+                return SuiteOutcome.from_json(table, row[0]), False
+    finally:
+        con.close()
+    outcome = validate_table(warehouse, table, load_suite(suite_path))
+    con = connect(warehouse)
+    try:
+        con.execute("DELETE FROM meta.suite_outcomes WHERE table_name = ?", [table])
+        if version is not None:
+            con.execute(
+                "INSERT INTO meta.suite_outcomes VALUES (?, ?, ?, now()::TIMESTAMP)",
+                [table, version, outcome.to_json()],
+            )
+    finally:
+        con.close()
+    return outcome, True
 
 
 def _examples(result: dict) -> list[tuple[str, int]]:

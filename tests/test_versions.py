@@ -1,0 +1,154 @@
+"""Tables are rebuilt when what they are built from changed, and only then; a skipped
+table is never stale (wlz_pipeline/versions.py)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import dagster as dg
+import duckdb
+import pytest
+
+from assets.resources import WarehouseResource
+from wlz_pipeline import versions, warehouse
+from wlz_pipeline.bench import derive_new_week
+from wlz_pipeline.definitions import ALL_ASSETS, ALL_CHECKS
+from wlz_pipeline.ingest import ingest_all
+
+
+def _run(landing, wh, rebuild_all: bool = False, checks: dict | None = None) -> dict[str, bool]:
+    """Materialise the graph and its checks; ``{asset: rebuilt}`` of the assets that keep
+    versions, and in ``checks`` ``{suite check: validated_now}``."""
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = dg.materialize(
+            [*ALL_ASSETS, *ALL_CHECKS],
+            resources={
+                "wlz": WarehouseResource(
+                    data_dir=str(landing), warehouse=str(wh), rebuild_all=rebuild_all
+                )
+            },
+            instance=instance,
+            raise_on_error=False,
+        )
+    # the fixture landing's deliberate faults fail checks, never a step
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    out = {}
+    for ev in result.get_asset_materialization_events():
+        meta = ev.materialization.metadata
+        if "rebuilt" in meta:
+            out[ev.materialization.asset_key.to_user_string()] = meta["rebuilt"].value
+    if checks is not None:
+        for ev in result.get_asset_check_evaluations():
+            if "validated_now" in ev.metadata:
+                name = f"{ev.asset_key.to_user_string()}:{ev.check_name}"
+                checks[name] = ev.metadata["validated_now"].value
+    return out
+
+
+def _snapshot(wh, tables) -> dict[str, list[tuple]]:
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+    finally:
+        con.close()
+
+
+def test_a_new_week_of_marks_rebuilds_what_reads_marks_and_nothing_else(
+    landing, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("WLZ_PSEUDONYM_KEY", "test-only-pseudonym-key-0123456789")
+    wh = tmp_path / "wh" / "wlz.duckdb"
+    first = _run(landing, wh)
+    assert len(first) > 30 and all(first.values())
+
+    # nothing new landed: nothing is rebuilt, no versioned table is validated again
+    suites: dict[str, bool] = {}
+    second = _run(landing, wh, checks=suites)
+    assert second.keys() == first.keys()
+    assert not [k for k, rebuilt in second.items() if rebuilt]
+    versioned = {k for k in suites if k.split(":")[0] in second}
+    assert len(versioned) > 10 and not [k for k in versioned if suites[k]]
+
+    # one anchor's next week of register marks
+    derive_new_week(landing)
+    suites = {}
+    third = _run(landing, wh, checks=suites)
+    rebuilt = {k for k, r in third.items() if r}
+    assert {"staging/attendance_marks", "marts/school_attendance", "marts/risk_factors"} <= (
+        rebuilt
+    )
+    # built from the register, surveys, reference files: left as they were
+    for key in ("staging/pupils", "staging/survey_answers", "staging/enrolments"):
+        assert not third[key], key
+    assert not third["marts/attainment_value_risk"]
+    assert suites["staging/attendance_marks:suite_errors"]
+    assert not suites["staging/pupils:suite_errors"]
+
+    # nothing skipped is stale: rebuilding everything changes no table
+    tables = [k.replace("/", ".") for k in third]
+    before = _snapshot(wh, tables)
+    forced = _run(landing, wh, rebuild_all=True)
+    assert all(forced.values())
+    after = _snapshot(wh, tables)
+    assert [t for t in tables if before[t] != after[t]] == []
+
+
+@pytest.fixture
+def ingested(con, landing, archive):
+    ingest_all(con, landing, archive)
+    return con
+
+
+def test_a_superseded_extract_changes_the_raw_version(ingested, landing, archive):
+    before = versions.fingerprint(ingested, ["raw.pupils"])
+    assert before == versions.fingerprint(ingested, ["raw.pupils"])
+    # a corrected register for the same period: the older file becomes superseded
+    src = landing / "mis/140102/sims_pupils.csv"
+    src.with_name("sims_pupils (corrected).csv").write_bytes(src.read_bytes() + b"\n\n")
+    ingest_all(ingested, landing, archive)
+    assert (
+        ingested.execute(
+            "SELECT count(*) FROM meta.file_registry WHERE status = 'superseded'"
+        ).fetchone()[0]
+        == 1
+    )
+    assert versions.fingerprint(ingested, ["raw.pupils"]) != before
+    # other raw tables did not change
+    assert versions.table_version(ingested, "raw.interactions", True) is not None
+
+
+def test_an_input_without_a_version_forces_a_rebuild(ingested):
+    ingested.execute("CREATE TABLE marts.made_by_hand AS SELECT 1 AS x")
+    assert versions.fingerprint(ingested, ["marts.made_by_hand"]) is None
+    assert not versions.current(ingested, "marts.anything", None)
+
+
+def test_sql_that_reads_the_clock_is_rebuilt_on_a_new_day(ingested, monkeypatch):
+    clock = "SELECT current_date AS d FROM staging.x"
+    plain = "SELECT 1 AS d FROM staging.x"
+    today = versions.fingerprint(ingested, [], clock)
+    plain_today = versions.fingerprint(ingested, [], plain)
+
+    class Tomorrow(date):
+        @classmethod
+        def today(cls) -> date:
+            return date(2099, 1, 2)
+
+    monkeypatch.setattr(versions, "date", Tomorrow)
+    assert versions.fingerprint(ingested, [], clock) != today
+    # SQL that does not read the clock is not rebuilt just because a day passed
+    assert versions.fingerprint(ingested, [], plain) == plain_today
+
+
+def test_rebuild_all_from_the_environment(ingested, monkeypatch):
+    warehouse.bootstrap(ingested)
+    ingested.execute("CREATE TABLE staging.t AS SELECT 1 AS x")
+    versions.record(ingested, "staging.t", "v1")
+    assert versions.current(ingested, "staging.t", "v1")
+    assert not versions.current(ingested, "staging.t", "v2")
+    monkeypatch.setenv("WLZ_REBUILD_ALL", "1")
+    assert not versions.current(ingested, "staging.t", "v1")
+    monkeypatch.delenv("WLZ_REBUILD_ALL")
+    # a dropped table is rebuilt whatever its recorded version says
+    ingested.execute("DROP TABLE staging.t")
+    assert not versions.current(ingested, "staging.t", "v1")

@@ -1,0 +1,174 @@
+"""Table versions: a table is rebuilt only when what it is built from has changed.
+
+Every night the sensor or the schedule runs everything downstream of the landing
+folders, but a new week of attendance marks changes nothing that is built from surveys,
+the register or the reference files. Each table built from inputs it names (the SQL
+models, whose inputs are parsed from their SQL, and the Python marts, which declare
+theirs) records in ``meta.table_versions`` the fingerprint of those inputs; when the
+fingerprint is the same on the next run, the table is left as it is and its asset
+reports ``rebuilt: false``.
+
+A fingerprint is a hash of
+
+- the code and configuration version: every file under ``wlz_pipeline/``, ``sql/``,
+  ``config/`` and ``expectations/`` (so any change of code, mapping, threshold or
+  suite rebuilds everything);
+- the version of each input: for a raw table, the files that hold its rows (hash,
+  status, path, as-of date, arrival: a superseded or newly current file changes it);
+  for a staging or mart table, the fingerprint it was last built with (a table without
+  one, e.g. built by an asset that keeps no version, makes its readers always rebuild);
+  for ``meta.current_files`` / ``meta.file_registry`` read beside raw tables, nothing
+  more (the raw versions already say which files count), and read alone, the whole
+  registry; the configuration tables of ``meta`` are the configuration version; any
+  other table, its content;
+- today's date, for SQL that reads the clock (``current_date``, ``now()``, ...).
+
+Versions live in ``meta.table_versions`` (warehouse.META_DDL). A version is written
+in the same transaction as the table (SQL models), or removed
+before and written after the build (Python marts), so a failed build never leaves a
+stale version that would let its readers skip. ``WLZ_REBUILD_ALL=1`` (or the warehouse
+resource's ``rebuild_all``) rebuilds regardless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable
+from datetime import date
+from functools import cache
+
+import duckdb
+
+from wlz_pipeline.config import REPO_ROOT
+
+#: What the code and configuration version covers (relative to the repository).
+CODE_DIRS = ("wlz_pipeline", "sql", "config", "expectations")
+
+#: ``meta`` tables reloaded from config/ on every run (warehouse.load_config_tables):
+#: their content is the configuration version.
+CONFIG_TABLES = frozenset(
+    {"meta.attendance_codes", "meta.value_map", "meta.survey_answer_map", "meta.survey_item_scale"}
+)
+REGISTRY_TABLES = frozenset({"meta.current_files", "meta.file_registry"})
+
+_CLOCK = re.compile(
+    r"\b(current_date|current_timestamp|now\s*\(|today\s*\(|get_current_\w+)", re.IGNORECASE
+)
+
+#: The raw tables of the partner templates share one file kind.
+_PARTNER_KIND = "partner_template"
+
+
+@cache
+def code_version() -> str:
+    """A hash of every file that decides what the pipeline computes (read once per
+    process: a deployment changes code by restarting)."""
+    h = hashlib.sha256()
+    for folder in CODE_DIRS:
+        for path in sorted((REPO_ROOT / folder).rglob("*")):
+            if not path.is_file() or "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            h.update(path.relative_to(REPO_ROOT).as_posix().encode())
+            h.update(b"\0")
+            h.update(hashlib.sha256(path.read_bytes()).digest())
+    return h.hexdigest()
+
+
+def rebuild_all() -> bool:
+    return os.environ.get("WLZ_REBUILD_ALL", "").strip().lower() in ("1", "true", "yes")
+
+
+def raw_kind(table: str) -> str:
+    """The file kind (``meta.file_registry.kinds``) whose files fill a raw table."""
+    name = table.removeprefix("raw.")
+    if name.startswith("partner_"):
+        return _PARTNER_KIND
+    return name.removeprefix("ref_")
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> str:
+    (value,) = con.execute(sql, params or []).fetchone()
+    return value or ""
+
+
+def table_version(con: duckdb.DuckDBPyConnection, table: str, with_raw: bool) -> str | None:
+    """The version of one input (module docstring); None when it has none."""
+    schema = table.split(".")[0]
+    if schema == "raw":
+        return _one(
+            con,
+            """SELECT md5(string_agg(
+                   concat_ws('|', file_hash, status, path, as_of, arrived_at), ','
+                   ORDER BY file_hash, path))
+               FROM meta.file_registry WHERE list_contains(kinds, ?)""",
+            [raw_kind(table)],
+        )
+    if table in REGISTRY_TABLES:
+        if with_raw:
+            return "per raw table"
+        return _one(
+            con,
+            """SELECT md5(string_agg(
+                   concat_ws('|', receipt_id, status, as_of, arrived_at, superseded_by), ','
+                   ORDER BY receipt_id))
+               FROM meta.file_registry""",
+        )
+    if table in CONFIG_TABLES:
+        return "config"
+    if schema in ("staging", "marts", "bi"):
+        row = con.execute(
+            "SELECT version FROM meta.table_versions WHERE table_name = ?", [table]
+        ).fetchone()
+        return row[0] if row else None
+    # anything else: its content (small tables only are read this way)
+    return _one(
+        con, f"SELECT md5(string_agg(t::VARCHAR, chr(10) ORDER BY t::VARCHAR)) FROM {table} t"
+    )
+
+
+def fingerprint(
+    con: duckdb.DuckDBPyConnection, inputs: Iterable[str], sql: str | None = None
+) -> str | None:
+    """The fingerprint of a build from ``inputs`` (and ``sql``, when it is SQL); None
+    when an input has no version, so the table must be rebuilt and records none."""
+    inputs = sorted(set(inputs))
+    with_raw = any(t.startswith("raw.") for t in inputs)
+    parts = [code_version()]
+    for table in inputs:
+        v = table_version(con, table, with_raw)
+        if v is None:
+            return None
+        parts.append(f"{table}={v}")
+    if sql is not None and _CLOCK.search(sql):
+        parts.append(f"today={date.today().isoformat()}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def current(con: duckdb.DuckDBPyConnection, table: str, version: str | None) -> bool:
+    """True when ``table`` exists and was last built with ``version`` (and rebuilding
+    everything was not asked for)."""
+    if version is None or rebuild_all():
+        return False
+    row = con.execute(
+        """SELECT v.version FROM meta.table_versions v
+           JOIN duckdb_tables() t ON t.schema_name || '.' || t.table_name = v.table_name
+           WHERE v.table_name = ?""",
+        [table],
+    ).fetchone()
+    return row is not None and row[0] == version
+
+
+def forget(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Remove a table's version (before a build that cannot record it atomically)."""
+    con.execute("DELETE FROM meta.table_versions WHERE table_name = ?", [table])
+
+
+def record(con: duckdb.DuckDBPyConnection, table: str, version: str | None) -> None:
+    """Store the version a table was just built with (none: it has no version)."""
+    forget(con, table)
+    if version is not None:
+        con.execute(
+            "INSERT INTO meta.table_versions VALUES (?, ?, now()::TIMESTAMP)", [table, version]
+        )
