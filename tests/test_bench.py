@@ -190,3 +190,37 @@ def test_sensor_selection_string_matches_the_sensor():
     assert "raw/mis" in keys and "staging/attendance_marks" in keys
     assert "partners/templates" not in keys  # partitioned: left out, as the sensor does
     assert "raw/surveys" not in keys
+
+
+def test_held_back_templates_arrive_at_their_landing_path_and_stay_out_of_the_copy(tmp_path):
+    import json
+
+    zone = tmp_path / "zone"
+    (zone / "partners" / "P01").mkdir(parents=True)
+    (zone / "partners" / "P01" / "a.xlsx").write_bytes(b"landed")
+    held = zone / "incremental" / "partners" / "P01"
+    held.mkdir(parents=True)
+    for name in ("b.xlsx", "c.xlsx"):
+        (held / name).write_bytes(name.encode())
+    files = [
+        {"file": f"incremental/partners/P01/{n}", "landing_path": f"partners/P01/{n}"}
+        for n in ("b.xlsx", "c.xlsx")
+    ]
+    (zone / "MANIFEST.json").write_text(json.dumps({"held_back": {"files": files}}))
+
+    got = bench.returned_templates(zone)
+    assert [(p.name, rel) for p, rel in got] == [
+        ("b.xlsx", "partners/P01/b.xlsx"),
+        ("c.xlsx", "partners/P01/c.xlsx"),
+    ]
+    assert len(bench.returned_templates(zone, limit=1)) == 1
+    # without the manifest's list, the folder says the same
+    (zone / "MANIFEST.json").write_text("{}")
+    assert [rel for _, rel in bench.returned_templates(zone)] == [
+        "partners/P01/b.xlsx",
+        "partners/P01/c.xlsx",
+    ]
+    copy = tmp_path / "copy"
+    bench.copy_landing(zone, copy)
+    assert (copy / "partners" / "P01" / "a.xlsx").read_bytes() == b"landed"
+    assert not (copy / "incremental").exists()

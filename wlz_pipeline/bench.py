@@ -448,11 +448,29 @@ def derive_new_week(data_dir: Path, urn: str | None = None, days: int = 7) -> Ne
     )
 
 
-def returned_templates(source_dir: Path, limit: int = 10) -> list[Path]:
-    """Up to ``limit`` partner workbooks of the zone (partners/<partner_id>/*.xlsx): the
-    templates an incremental night re-delivers."""
-    root = Path(source_dir) / "partners"
-    return sorted(root.glob("*/*.xlsx"))[:limit] if root.is_dir() else []
+#: Where the zone generator keeps the templates it holds back from the landing folder.
+HELD_BACK_DIR = "incremental"
+
+
+def returned_templates(source_dir: Path, limit: int = 10) -> list[tuple[Path, str]]:
+    """Up to ``limit`` partner templates the generator held back (MANIFEST.json
+    ``held_back``; files under incremental/partners/): (file, where it lands relative to
+    the landing folder). An incremental night drops them in: new content, ingested."""
+    import json
+
+    source_dir = Path(source_dir)
+    manifest = source_dir / "MANIFEST.json"
+    held: list[tuple[Path, str]] = []
+    if manifest.exists():
+        spec = json.loads(manifest.read_text(encoding="utf-8")).get("held_back") or {}
+        held = [(source_dir / f["file"], f["landing_path"]) for f in spec.get("files", [])]
+    if not held:
+        root = source_dir / HELD_BACK_DIR / "partners"
+        held = [
+            (p, p.relative_to(source_dir / HELD_BACK_DIR).as_posix())
+            for p in sorted(root.glob("*/*.xlsx"))
+        ]
+    return [(p, rel) for p, rel in held if p.is_file()][:limit]
 
 
 # -- selection the landing sensor would make ---------------------------------------------------
@@ -625,14 +643,20 @@ def file_statuses(warehouse: Path, paths: Iterable[str]) -> dict[str, str | None
 
 
 def copy_landing(src: Path, dst: Path) -> str:
-    """A private copy of the landing folder: hard links where the file system allows (the
-    pipeline never writes to landing files; new files are new links), else copies."""
+    """A private copy of the landing folder, without the generator's held-back files:
+    hard links where the file system allows (the pipeline never writes to landing
+    files; new files are new links), else copies."""
+    src = Path(src)
+
+    def held_back(folder: str, names: list[str]) -> list[str]:
+        return [HELD_BACK_DIR] if Path(folder) == src else []
+
     try:
-        shutil.copytree(src, dst, copy_function=os.link)
+        shutil.copytree(src, dst, copy_function=os.link, ignore=held_back)
         return "hard links"
     except OSError:
         shutil.rmtree(dst, ignore_errors=True)
-        shutil.copytree(src, dst)
+        shutil.copytree(src, dst, ignore=held_back)
         return "copy"
 
 
@@ -773,6 +797,11 @@ def run_bench(
     started_at = datetime.now().astimezone().isoformat(timespec="seconds")
     generated = ensure_zone(data_dir, seed, echo)
     manifest = json.loads((data_dir / "MANIFEST.json").read_text(encoding="utf-8"))
+    if not returned_templates(data_dir):
+        echo(
+            f"warning: {data_dir} holds no held-back partner templates (made by an older "
+            "generator?): the incremental night gets marks only; regenerate the zone"
+        )
     checks = check_step_keys()
 
     landing = work_dir / "landing"
@@ -798,11 +827,11 @@ def run_bench(
     week = derive_new_week(landing)
     templates = returned_templates(data_dir)
     returned = []
-    for t in templates:  # re-delivered under a new name (same bytes: see the notes)
-        dst = landing / t.relative_to(data_dir)
-        dst = dst.with_name(f"{dst.stem} returned{dst.suffix}")
-        shutil.copy(t, dst)
-        returned.append(dst.relative_to(landing).as_posix())
+    for src, rel in templates:  # held back by the generator: new content
+        dst = landing / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(src, dst)
+        returned.append(rel)
     sources = ["mis"] + (["partners"] if templates else [])
     select, selected = sensor_selection(sources)
     echo(f"incremental night ({week.path.name}; select {select}) ...")
@@ -885,8 +914,8 @@ def run_bench(
             "RUN_START to the run's end event",
             "validation_share = sum of asset-check step times / cold wall time",
             "floor: each file scanned once on its own; page cache warmed first (untimed)",
-            "returned templates are copies of the zone's own workbooks under new names: "
-            "ingestion sees the same content and records them as duplicates",
+            "returned templates: the ones the zone generator held back "
+            "(MANIFEST.json held_back), new content, so ingestion takes them in",
         ],
     }
     if not keep:
