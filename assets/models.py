@@ -6,9 +6,8 @@ import dagster as dg
 
 from assets.ingest import raw_asset_for_table
 from assets.resources import WarehouseResource
-from wlz_pipeline import versions
 from wlz_pipeline.dictionary import asset_metadata, table_schema
-from wlz_pipeline.models import Model, discover, run_model, table_counts
+from wlz_pipeline.models import Model, build_model, discover
 
 LAYERS = ("staging", "marts")
 
@@ -35,7 +34,8 @@ def _description(model: Model) -> str:
     for line in model.path.read_text(encoding="utf-8").splitlines():
         if not line.startswith("--"):
             break
-        lines.append(line.removeprefix("--").strip())
+        if not line.removeprefix("--").strip().startswith("incremental:"):
+            lines.append(line.removeprefix("--").strip())
     return " ".join(lines) or model.table
 
 
@@ -49,12 +49,10 @@ def _make(model: Model) -> dg.AssetsDefinition:
     )
     def _build(context: dg.AssetExecutionContext, wlz: WarehouseResource) -> dg.MaterializeResult:
         with wlz.connect() as con:
-            version = versions.fingerprint(con, model.reads(), model.sql())
-            rebuilt = not (versions.current(con, model.table, version) and not wlz.rebuild_all)
-            if rebuilt:
-                counts = run_model(con, model, version)
-            else:
-                counts = table_counts(con, model.table)
+            # rebuilt only when what it reads changed, and then only the partitions
+            # whose files changed when it can (wlz_pipeline/versions.py, models.build_model)
+            counts, how = build_model(con, model, force=wlz.rebuild_all)
+            if how == "unchanged":
                 context.log.info(f"{model.table}: inputs unchanged, not rebuilt")
             if model.layer == "marts":
                 # row count, columns with their sidecar descriptions, a preview of
@@ -70,7 +68,8 @@ def _make(model: Model) -> dg.AssetsDefinition:
                 "rows_with_warnings": counts["warnings"],
                 "sql_file": dg.MetadataValue.path(str(model.path)),
                 # False: what it is built from has not changed since it was last built
-                "rebuilt": rebuilt,
+                "rebuilt": how != "unchanged",
+                "build": how,
             }
         )
 

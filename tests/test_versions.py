@@ -16,9 +16,16 @@ from wlz_pipeline.definitions import ALL_ASSETS, ALL_CHECKS
 from wlz_pipeline.ingest import ingest_all
 
 
-def _run(landing, wh, rebuild_all: bool = False, checks: dict | None = None) -> dict[str, bool]:
+def _run(
+    landing,
+    wh,
+    rebuild_all: bool = False,
+    checks: dict | None = None,
+    builds: dict | None = None,
+) -> dict[str, bool]:
     """Materialise the graph and its checks; ``{asset: rebuilt}`` of the assets that keep
-    versions, and in ``checks`` ``{suite check: validated_now}``."""
+    versions, in ``checks`` ``{suite check: validated_now}`` and in ``builds`` how each
+    SQL model was built."""
     with dg.DagsterInstance.ephemeral() as instance:
         result = dg.materialize(
             [*ALL_ASSETS, *ALL_CHECKS],
@@ -37,6 +44,8 @@ def _run(landing, wh, rebuild_all: bool = False, checks: dict | None = None) -> 
         meta = ev.materialization.metadata
         if "rebuilt" in meta:
             out[ev.materialization.asset_key.to_user_string()] = meta["rebuilt"].value
+            if builds is not None and "build" in meta:
+                builds[ev.materialization.asset_key.to_user_string()] = meta["build"].value
     if checks is not None:
         for ev in result.get_asset_check_evaluations():
             if "validated_now" in ev.metadata:
@@ -46,9 +55,14 @@ def _run(landing, wh, rebuild_all: bool = False, checks: dict | None = None) -> 
 
 
 def _snapshot(wh, tables) -> dict[str, list[tuple]]:
+    """Every table's rows, and the rows quarantined from it."""
     con = duckdb.connect(str(wh), read_only=True)
     try:
-        return {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+        out = {t: con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+        out["meta.quarantine"] = con.execute(
+            "SELECT * FROM meta.quarantine ORDER BY ALL"
+        ).fetchall()
+        return out
     finally:
         con.close()
 
@@ -70,9 +84,9 @@ def test_a_new_week_of_marks_rebuilds_what_reads_marks_and_nothing_else(
     assert len(versioned) > 10 and not [k for k in versioned if suites[k]]
 
     # one anchor's next week of register marks
-    derive_new_week(landing)
-    suites = {}
-    third = _run(landing, wh, checks=suites)
+    week = derive_new_week(landing)
+    suites, builds = {}, {}
+    third = _run(landing, wh, checks=suites, builds=builds)
     rebuilt = {k for k, r in third.items() if r}
     assert {"staging/attendance_marks", "marts/school_attendance", "marts/risk_factors"} <= (
         rebuilt
@@ -81,16 +95,44 @@ def test_a_new_week_of_marks_rebuilds_what_reads_marks_and_nothing_else(
     for key in ("staging/pupils", "staging/survey_answers", "staging/enrolments"):
         assert not third[key], key
     assert not third["marts/attainment_value_risk"]
+    # and the marks table recomputes the new week's anchor only
+    assert builds["staging/attendance_marks"] == "incremental: 1 anchor_urn value(s)"
+    assert week.anchor_urn
     assert suites["staging/attendance_marks:suite_errors"]
     assert not suites["staging/pupils:suite_errors"]
 
     # nothing skipped is stale: rebuilding everything changes no table
-    tables = [k.replace("/", ".") for k in third]
+    _assert_a_full_rebuild_changes_nothing(landing, wh, list(third))
+
+    # a corrected re-send of a marks extract supersedes the original: its anchor's rows
+    # are recomputed from the correction, the superseded file's rows leave
+    original = landing / "mis/140102/sims_marks.csv"
+    lines = original.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    lines[1] = lines[1].replace(",/", ",N") if ",/" in lines[1] else lines[1]
+    original.with_name("sims_marks (corrected).csv").write_text("".join(lines), encoding="utf-8")
+    builds = {}
+    _run(landing, wh, builds=builds)
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        (status,) = con.execute(
+            "SELECT status FROM meta.file_registry WHERE path = 'mis/140102/sims_marks.csv'"
+        ).fetchone()
+    finally:
+        con.close()
+    assert status == "superseded"
+    assert builds["staging/attendance_marks"].startswith("incremental")
+    _assert_a_full_rebuild_changes_nothing(landing, wh, list(third))
+
+
+def _assert_a_full_rebuild_changes_nothing(landing, wh, keys) -> None:
+    """Nothing skipped or built in part is stale: rebuilding everything changes no
+    table and no quarantine entry."""
+    tables = [k.replace("/", ".") for k in keys]
     before = _snapshot(wh, tables)
     forced = _run(landing, wh, rebuild_all=True)
     assert all(forced.values())
     after = _snapshot(wh, tables)
-    assert [t for t in tables if before[t] != after[t]] == []
+    assert [t for t in before if before[t] != after[t]] == []
 
 
 @pytest.fixture
@@ -152,3 +194,21 @@ def test_rebuild_all_from_the_environment(ingested, monkeypatch):
     # a dropped table is rebuilt whatever its recorded version says
     ingested.execute("DROP TABLE staging.t")
     assert not versions.current(ingested, "staging.t", "v1")
+
+
+def test_only_a_model_that_says_so_is_built_by_partition(ingested):
+    from assets.models import _description
+    from wlz_pipeline.models import discover, run_model
+
+    models = {m.table: m for m in discover("staging")}
+    marks = models["staging.attendance_marks"]
+    assert (marks.incremental.raw_table, marks.incremental.column) == (
+        "raw.attendance_marks",
+        "anchor_urn",
+    )
+    # the directive is for the runner, not part of the asset's description in the UI
+    assert "incremental:" not in _description(marks)
+    pupils = models["staging.pupils"]
+    assert pupils.incremental is None
+    with pytest.raises(ValueError, match="not an incremental model"):
+        run_model(ingested, pupils, partitions=["140102"])

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wlz_pipeline import versions
 from wlz_pipeline.config import REPO_ROOT, load_yaml
-from wlz_pipeline.warehouse import transaction
+from wlz_pipeline.warehouse import table_exists, transaction
 
 SQL_DIR = REPO_ROOT / "sql"
 RULES_DIR = REPO_ROOT / "expectations" / "rules"
@@ -66,6 +66,24 @@ def _context() -> dict:
     }
 
 
+#: Temporary table of the partitions an incremental build recomputes.
+PARTS = "_wlz_parts"
+
+_INCREMENTAL = re.compile(r"^--\s*incremental:\s*(raw\.\w+)\.(\w+)\s*->\s*(\w+)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Incremental:
+    """A model that can rebuild some partitions only: ``-- incremental: raw.<table>.<column>
+    -> <column>`` in its SQL says that its rows for one value of the raw column (e.g. an
+    anchor's ``_anchor_urn``) come only from raw rows with that value, and carry it in the
+    output column. Its SQL filters raw rows with ``{{ partition('r.<column>') }}``."""
+
+    raw_table: str
+    raw_column: str
+    column: str
+
+
 @dataclass(frozen=True)
 class Model:
     layer: str
@@ -76,11 +94,21 @@ class Model:
     def table(self) -> str:
         return f"{self.layer}.{self.name}"
 
-    def sql(self) -> str:
+    @property
+    def incremental(self) -> Incremental | None:
+        m = _INCREMENTAL.search(self.path.read_text(encoding="utf-8"))
+        return None if m is None else Incremental(*m.groups())
+
+    def sql(self, partitioned: bool = False) -> str:
+        """The model's SELECT; ``partitioned``: only the partitions listed in ``PARTS``."""
         template = jinja2.Template(
             self.path.read_text(encoding="utf-8"), undefined=jinja2.StrictUndefined
         )
-        return template.render(**_context())
+
+        def partition(column: str) -> str:
+            return f"{column} IN (SELECT part FROM {PARTS})" if partitioned else "TRUE"
+
+        return template.render(**_context(), partition=partition)
 
     def rules(self) -> TableRules:
         path = RULES_DIR / f"{self.name}.yaml"
@@ -130,17 +158,37 @@ def table_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
 
 
 def run_model(
-    con: duckdb.DuckDBPyConnection, model: Model, version: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    model: Model,
+    version: str | None = None,
+    built_from: versions.Inputs | None = None,
+    partitions: list[str] | None = None,
 ) -> dict[str, int]:
-    """Build one table in one transaction, recording ``version`` as what it was built
-    from (wlz_pipeline/versions.py; None: no version); returns row and quarantine
-    counts."""
+    """Build one table in one transaction, recording ``version`` (and ``built_from``) as
+    what it was built from (wlz_pipeline/versions.py; None: no version); returns row and
+    quarantine counts. With ``partitions`` (an incremental model's), only their rows and
+    quarantine entries are rebuilt; every other row stays as it is."""
     rules = model.rules()
     cand = f"_cand_{model.name}"
+    inc = model.incremental
+    if partitions is not None and inc is None:
+        raise ValueError(f"{model.table} is not an incremental model")
     with transaction(con):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {cand} AS {model.sql()}")
+        if partitions is None:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {cand} AS {model.sql()}")
+            con.execute("DELETE FROM meta.quarantine WHERE table_name = ?", [model.table])
+        else:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {PARTS} (part VARCHAR)")
+            for part in partitions:
+                con.execute(f"INSERT INTO {PARTS} VALUES (?)", [part])
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {cand} AS {model.sql(partitioned=True)}")
+            con.execute(
+                f"""DELETE FROM meta.quarantine WHERE table_name = ? AND file_hash IN (
+                        SELECT DISTINCT _file_hash FROM {inc.raw_table}
+                        WHERE {quote_ident(inc.raw_column)} IN (SELECT part FROM {PARTS}))""",
+                [model.table],
+            )
         cols = [r[0] for r in con.execute(f"DESCRIBE {cand}").fetchall()]
-        con.execute("DELETE FROM meta.quarantine WHERE table_name = ?", [model.table])
         for rule in rules.rules:
             column = rule.column
             if rule.value is not None:
@@ -164,27 +212,73 @@ def run_model(
         key_match = f" AND q.column_name = c.{quote_ident(rules.row_key)}" if rules.row_key else ""
         select = ", ".join(f"c.{quote_ident(c)}" for c in keep)
         order = "c._file_hash, c._row_number" if "_row_number" in cols else "ALL"
+        kept = ""
         if rules.rules:
-            con.execute(
-                f"""CREATE OR REPLACE TABLE {model.table} AS
-                    SELECT {select} FROM {cand} c
-                    WHERE NOT EXISTS (
+            kept = f"""WHERE NOT EXISTS (
                         SELECT 1 FROM meta.quarantine q
-                        WHERE q.table_name = ? AND q.severity = 'error'
+                        WHERE q.table_name = {_sql_literal(model.table)} AND q.severity = 'error'
                           AND q.file_hash = c._file_hash AND q.row_number = c._row_number
-                          {key_match})
-                    ORDER BY {order}""",
-                [model.table],
+                          {key_match})"""
+        if partitions is None:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {model.table} AS SELECT {select} FROM {cand} c "
+                f"{kept} ORDER BY {order}"
             )
         else:
             con.execute(
-                f"CREATE OR REPLACE TABLE {model.table} AS SELECT {select} FROM {cand} c "
-                f"ORDER BY {order}"
+                f"DELETE FROM {model.table} "
+                f"WHERE {quote_ident(inc.column)} IN (SELECT part FROM {PARTS})"
             )
+            con.execute(
+                f"INSERT INTO {model.table} BY NAME SELECT {select} FROM {cand} c "
+                f"{kept} ORDER BY {order}"
+            )
+            con.execute(f"DROP TABLE {PARTS}")
         con.execute(f"DROP TABLE {cand}")
-        versions.record(con, model.table, version)
+        versions.record(con, model.table, version, built_from)
         counts = table_counts(con, model.table)
     return counts
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def build_model(
+    con: duckdb.DuckDBPyConnection, model: Model, force: bool = False
+) -> tuple[dict[str, int], str]:
+    """Build ``model`` as little as is needed (wlz_pipeline/versions.py): not at all when
+    nothing it reads changed ("unchanged"); only the partitions whose raw files changed
+    when that is all that changed and the model is incremental ("incremental: ..."); else
+    whole ("full"). ``force`` (or WLZ_REBUILD_ALL) builds it whole. Returns the counts and
+    how it was built."""
+    built_from = versions.inputs(con, model.reads(), model.sql())
+    version = None if built_from is None else built_from.fingerprint
+    force = force or versions.rebuild_all()
+    if not force and versions.current(con, model.table, version):
+        return table_counts(con, model.table), "unchanged"
+    inc = model.incremental
+    before = versions.previous(con, model.table) if inc and not force else None
+    if (
+        inc is not None
+        and before is not None
+        and built_from is not None
+        and table_exists(con, model.table)
+        and built_from.changed_since(before) == {inc.raw_table}
+    ):
+        files = sorted(built_from.files_changed_since(before, inc.raw_table))
+        parts = [
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT {quote_ident(inc.raw_column)} FROM {inc.raw_table} "
+                "WHERE list_contains(?, _file_hash)",
+                [files],
+            ).fetchall()
+        ]
+        if None not in parts:
+            counts = run_model(con, model, version, built_from, sorted(parts))
+            return counts, f"incremental: {len(parts)} {inc.raw_column.strip('_')} value(s)"
+    return run_model(con, model, version, built_from), "full"
 
 
 def in_dependency_order(models: list[Model]) -> list[Model]:

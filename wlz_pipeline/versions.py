@@ -33,9 +33,11 @@ resource's ``rebuild_all``) rebuilds regardless.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from functools import cache
 
@@ -93,18 +95,29 @@ def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -
     return value or ""
 
 
+def raw_files(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+    """The files that hold a raw table's rows, one receipt line each (hash, status, path,
+    as-of date, arrival): a new, superseded or again-current file changes the list."""
+    return [
+        r[0]
+        for r in con.execute(
+            """SELECT concat_ws('|', file_hash, status, path, as_of, arrived_at)
+               FROM meta.file_registry WHERE list_contains(kinds, ?)
+               ORDER BY file_hash, path""",
+            [raw_kind(table)],
+        ).fetchall()
+    ]
+
+
+def _digest(parts: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def table_version(con: duckdb.DuckDBPyConnection, table: str, with_raw: bool) -> str | None:
     """The version of one input (module docstring); None when it has none."""
     schema = table.split(".")[0]
     if schema == "raw":
-        return _one(
-            con,
-            """SELECT md5(string_agg(
-                   concat_ws('|', file_hash, status, path, as_of, arrived_at), ','
-                   ORDER BY file_hash, path))
-               FROM meta.file_registry WHERE list_contains(kinds, ?)""",
-            [raw_kind(table)],
-        )
+        return _digest(raw_files(con, table))
     if table in REGISTRY_TABLES:
         if with_raw:
             return "per raw table"
@@ -128,22 +141,74 @@ def table_version(con: duckdb.DuckDBPyConnection, table: str, with_raw: bool) ->
     )
 
 
-def fingerprint(
-    con: duckdb.DuckDBPyConnection, inputs: Iterable[str], sql: str | None = None
-) -> str | None:
-    """The fingerprint of a build from ``inputs`` (and ``sql``, when it is SQL); None
-    when an input has no version, so the table must be rebuilt and records none."""
-    inputs = sorted(set(inputs))
-    with_raw = any(t.startswith("raw.") for t in inputs)
-    parts = [code_version()]
-    for table in inputs:
+@dataclass(frozen=True)
+class Inputs:
+    """What a build is made from: each input's version (``code`` and, for SQL reading
+    the clock, ``today`` among them) and the file receipts of each raw input."""
+
+    versions: dict[str, str]
+    files: dict[str, list[str]]
+
+    @property
+    def fingerprint(self) -> str:
+        return _digest(f"{k}={v}" for k, v in sorted(self.versions.items()))
+
+    def to_json(self) -> str:
+        return json.dumps({"versions": self.versions, "files": self.files}, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Inputs:
+        d = json.loads(text)
+        return cls(versions=d["versions"], files=d["files"])
+
+    def changed_since(self, before: Inputs) -> set[str]:
+        """The inputs whose version differs from ``before`` (added or gone included)."""
+        keys = set(self.versions) | set(before.versions)
+        return {k for k in keys if self.versions.get(k) != before.versions.get(k)}
+
+    def files_changed_since(self, before: Inputs, table: str) -> set[str]:
+        """Hashes of the files of raw ``table`` that arrived, left or changed status."""
+        diff = set(self.files.get(table, [])) ^ set(before.files.get(table, []))
+        return {receipt.split("|", 1)[0] for receipt in diff}
+
+
+def inputs(
+    con: duckdb.DuckDBPyConnection, tables: Iterable[str], sql: str | None = None
+) -> Inputs | None:
+    """The inputs of a build from ``tables`` (and ``sql``, when it is SQL); None when one
+    of them has no version, so the table must be rebuilt and records none."""
+    tables = sorted(set(tables))
+    with_raw = any(t.startswith("raw.") for t in tables)
+    found: dict[str, str] = {"code": code_version()}
+    files: dict[str, list[str]] = {}
+    for table in tables:
+        if table.startswith("raw."):
+            files[table] = raw_files(con, table)
+            found[table] = _digest(files[table])
+            continue
         v = table_version(con, table, with_raw)
         if v is None:
             return None
-        parts.append(f"{table}={v}")
+        found[table] = v
     if sql is not None and _CLOCK.search(sql):
-        parts.append(f"today={date.today().isoformat()}")
-    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+        found["today"] = date.today().isoformat()
+    return Inputs(found, files)
+
+
+def fingerprint(
+    con: duckdb.DuckDBPyConnection, tables: Iterable[str], sql: str | None = None
+) -> str | None:
+    """The fingerprint of a build from ``tables`` (``inputs``); None without a version."""
+    found = inputs(con, tables, sql)
+    return None if found is None else found.fingerprint
+
+
+def previous(con: duckdb.DuckDBPyConnection, table: str) -> Inputs | None:
+    """What ``table`` was last built from, if it recorded it."""
+    row = con.execute(
+        "SELECT inputs FROM meta.table_versions WHERE table_name = ?", [table]
+    ).fetchone()
+    return Inputs.from_json(row[0]) if row and row[0] else None
 
 
 def current(con: duckdb.DuckDBPyConnection, table: str, version: str | None) -> bool:
@@ -165,10 +230,18 @@ def forget(con: duckdb.DuckDBPyConnection, table: str) -> None:
     con.execute("DELETE FROM meta.table_versions WHERE table_name = ?", [table])
 
 
-def record(con: duckdb.DuckDBPyConnection, table: str, version: str | None) -> None:
-    """Store the version a table was just built with (none: it has no version)."""
+def record(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    version: str | None,
+    built_from: Inputs | None = None,
+) -> None:
+    """Store the version a table was just built with (none: it has no version) and,
+    when given, what it was built from (for an incremental build next time)."""
     forget(con, table)
     if version is not None:
         con.execute(
-            "INSERT INTO meta.table_versions VALUES (?, ?, now()::TIMESTAMP)", [table, version]
+            "INSERT INTO meta.table_versions (table_name, version, built_at, inputs) "
+            "VALUES (?, ?, now()::TIMESTAMP, ?)",
+            [table, version, None if built_from is None else built_from.to_json()],
         )

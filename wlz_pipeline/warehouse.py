@@ -66,7 +66,8 @@ CREATE TABLE IF NOT EXISTS meta.file_findings (
 CREATE TABLE IF NOT EXISTS meta.table_versions (  -- wlz_pipeline/versions.py
     table_name   VARCHAR PRIMARY KEY,     -- schema.table
     version      VARCHAR NOT NULL,        -- fingerprint of what it was last built from
-    built_at     TIMESTAMP NOT NULL
+    built_at     TIMESTAMP NOT NULL,
+    inputs       VARCHAR                  -- JSON: each input's version, raw file receipts
 );
 CREATE TABLE IF NOT EXISTS meta.suite_outcomes (  -- quality/gx_duckdb.validate_versioned
     table_name   VARCHAR PRIMARY KEY,
@@ -207,6 +208,8 @@ def bootstrap(con: duckdb.DuckDBPyConnection) -> None:
     for schema in SCHEMAS:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     con.execute(META_DDL)
+    # added after the table's first version
+    con.execute("ALTER TABLE meta.table_versions ADD COLUMN IF NOT EXISTS inputs VARCHAR")
     for table, fields in raw_tables(item_columns()).items():
         con.execute(_raw_ddl(table, fields))
         existing = {
