@@ -301,4 +301,3 @@ select
     evidence,
     sort_order
 from decided
-order by anchor_urn, upn, academic_year, wave, sort_order

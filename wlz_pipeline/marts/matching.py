@@ -18,6 +18,7 @@ sample variance for continuous variables and ``p(1 - p)`` for binary ones.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -79,9 +80,23 @@ def greedy_match(
     within the caliper.
     """
     keys = ("academic_year", "phase", *exact)
-    by_key: dict[tuple, list[Child]] = defaultdict(list)
-    for p in sorted(pool, key=lambda c: c.upn):
-        by_key[tuple(getattr(p, k) for k in keys)].append(p)
+    # pool children by key, then by risk_count (only the counts within the caliper are
+    # searched) in need_score order (only the scores near the child's are searched), and
+    # how many of each key's are still unused
+    by_key: dict[tuple, dict[int, list[Child]]] = defaultdict(lambda: defaultdict(list))
+    unused: dict[tuple, int] = defaultdict(int)
+    keys_of: dict[str, list[tuple]] = defaultdict(list)  # a UPN may be in several years
+    for p in sorted(pool, key=lambda c: (c.need_score, c.upn)):
+        key = tuple(getattr(p, k) for k in keys)
+        by_key[key][p.risk_count].append(p)
+        unused[key] += 1
+        keys_of[p.upn].append(key)
+    scores = {
+        key: {rc: [p.need_score for p in same] for rc, same in by_rc.items()}
+        for key, by_rc in by_key.items()
+    }
+    # the search window is a little wider than the caliper; the caliper test decides
+    reach = caliper_need_score + 1e-6
     used: set[str] = set()
     out: list[Match] = []
     order = sorted(enrolled, key=lambda c: (-c.need_score, c.id))
@@ -91,18 +106,23 @@ def greedy_match(
             missing = [k for k, v in zip(keys, key, strict=True) if v is None]
             out.append(Match(child, i, None, f"unknown {', '.join(missing)}"))
             continue
-        same = [p for p in by_key.get(key, []) if p.upn not in used]
-        if not same:
+        if not unused.get(key):
             out.append(
                 Match(child, i, None, "no unused pool child with the same " + ", ".join(keys))
             )
             continue
-        within = [
-            p
-            for p in same
-            if abs(p.risk_count - child.risk_count) <= caliper_risk_count
-            and abs(p.need_score - child.need_score) <= caliper_need_score + 1e-9
-        ]
+        within: list[Child] = []
+        for risk_count, same in by_key[key].items():
+            if abs(risk_count - child.risk_count) <= caliper_risk_count:
+                near = scores[key][risk_count]
+                lo = bisect_left(near, child.need_score - reach)
+                hi = bisect_right(near, child.need_score + reach)
+                within += [
+                    p
+                    for p in same[lo:hi]
+                    if p.upn not in used
+                    and abs(p.need_score - child.need_score) <= caliper_need_score + 1e-9
+                ]
         if not within:
             out.append(Match(child, i, None, "no pool child within the caliper"))
             continue
@@ -115,6 +135,8 @@ def greedy_match(
             ),
         )
         used.add(best.upn)
+        for k in keys_of[best.upn]:
+            unused[k] -= 1
         out.append(Match(child, i, best, None))
     return out
 
@@ -310,10 +332,22 @@ BALANCE_COLUMNS = (
 )
 
 OUTCOMES_SQL = """
-select f.anchor_urn, f.upn, f.academic_year, f.factor, f.at_risk, f.value_number, r.sort_order
+-- one row per child: its autumn outcome factors as lists (one Python row per child,
+-- not per factor), each in the same order
+select
+    f.anchor_urn, f.upn, f.academic_year,
+    list(f.factor order by f.factor, f.at_risk, f.value_number, r.sort_order),
+    list(f.at_risk order by f.factor, f.at_risk, f.value_number, r.sort_order),
+    list(f.value_number order by f.factor, f.at_risk, f.value_number, r.sort_order),
+    list(r.sort_order order by f.factor, f.at_risk, f.value_number, r.sort_order)
 from marts.risk_factors as f
 join marts.risk_rules as r on r.factor = f.factor
+semi join balance_children as c
+    on c.anchor_urn is not distinct from f.anchor_urn
+   and c.upn is not distinct from f.upn
+   and c.academic_year is not distinct from f.academic_year
 where f.wave = 'autumn' and f.kind = 'outcome'
+group by f.anchor_urn, f.upn, f.academic_year
 """
 
 
@@ -333,6 +367,16 @@ def _variables(child: Child, outcomes: dict[str, tuple[bool | None, float | None
     yield "attendance_rate", "baseline_outcome", "continuous", rate
     for factor, (at_risk, _) in outcomes.items():
         yield factor, "baseline_outcome", "binary", None if at_risk is None else float(at_risk)
+
+
+#: Where the matching variables come in the balance table; outcome factors follow.
+VARIABLE_ORDER = {
+    "risk_count": 1,
+    "need_score": 2,
+    "female": 3,
+    "year_group": 4,
+    "attendance_rate": 5,
+}
 
 
 def balance_rows(
@@ -359,13 +403,7 @@ def balance_rows(
             for c in children:
                 o = outcomes.get((c.anchor_urn, c.upn, c.academic_year), {})
                 for name, kind, scale, value in _variables(c, o):
-                    order = {
-                        "risk_count": 1,
-                        "need_score": 2,
-                        "female": 3,
-                        "year_group": 4,
-                        "attendance_rate": 5,
-                    }.get(name, 10 + factor_order.get(name, 0))
+                    order = VARIABLE_ORDER.get(name) or 10 + factor_order.get(name, 0)
                     meta[name] = (kind, scale, order)
                     if value is not None:
                         values[name][group].append(value)
@@ -394,6 +432,13 @@ def balance_rows(
     return rows
 
 
+def _children_table(children: Iterable[tuple[str, str, str]]):  # noqa: ANN202
+    from wlz_pipeline.marts.tables import arrow_table
+
+    columns = (("anchor_urn", "VARCHAR"), ("upn", "VARCHAR"), ("academic_year", "VARCHAR"))
+    return arrow_table(columns, sorted(children))
+
+
 def build_balance(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     from wlz_pipeline.marts.tables import write_table
 
@@ -415,11 +460,24 @@ def build_balance(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
         dict
     )
     order: dict[str, int] = {}
-    for anchor, upn, year, factor, at_risk, value, sort_order in con.execute(
-        OUTCOMES_SQL
-    ).fetchall():
-        outcomes[(anchor, upn, year)][factor] = (at_risk, value)
-        order[factor] = sort_order
+    # the baseline outcomes of the children the balance compares only (enrolled and
+    # pool), not of every screened child
+    children = {
+        (c.anchor_urn, c.upn, c.academic_year)
+        for m in matches
+        for c in (m.child, m.comparison)
+        if c is not None
+    } | {(p.anchor_urn, p.upn, p.academic_year) for p in pool}
+    con.register("balance_children", _children_table(children))
+    try:
+        found = con.execute(OUTCOMES_SQL).fetchall()
+    finally:
+        con.unregister("balance_children")
+    for anchor, upn, year, factors, flags, values, sort_orders in found:
+        outcomes[(anchor, upn, year)].update(
+            zip(factors, zip(flags, values, strict=True), strict=True)
+        )
+        order.update(zip(factors, sort_orders, strict=True))
     rows = balance_rows(matches, pool, outcomes, order)
     n = write_table(
         con, BALANCE_TABLE, BALANCE_COLUMNS, rows, ("academic_year", "variable_order", "variable")

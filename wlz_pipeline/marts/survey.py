@@ -16,12 +16,14 @@ response in the wave counts.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import itemgetter
 
 import duckdb
 
+from wlz_pipeline.scoring._config import pinned
 from wlz_pipeline.scoring.constructs import _config as _survey_config
 from wlz_pipeline.scoring.constructs import numbered_answers, score_construct
 from wlz_pipeline.scoring.sdq import INFORMANTS, choose_informant, score_sdq
@@ -63,7 +65,7 @@ class Response:
     submitted_at: datetime | None
     informant: str | None
     age: int | None
-    answers: dict[str, float]
+    codes: Sequence[float | None]  # one per item of ``item_order()``; None = not answered
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,23 @@ def group_items() -> dict[str, list[str]]:
     return out
 
 
+def item_order(items: Mapping[str, list[str]] | None = None) -> list[str]:
+    """Every item a measure group reads, once, in a fixed order: a response's codes are
+    a sequence in this order (``Response.codes``)."""
+    items = items or group_items()
+    return list(dict.fromkeys(i for group in items.values() for i in group))
+
+
+def _picker(positions: list[int]) -> Callable[[Sequence], tuple]:
+    """The codes at ``positions`` of a response's codes, as a tuple."""
+    if len(positions) == 1:
+        (only,) = positions
+        return lambda codes: (codes[only],)
+    if not positions:
+        return lambda codes: ()
+    return itemgetter(*positions)
+
+
 class Scorer:
     """Scores responses; results are memoised per build by the answers each measure
     reads (a construct has a handful of items with a few codes each, so most responses
@@ -99,30 +118,47 @@ class Scorer:
     def __init__(self) -> None:
         self.items = group_items()
         self.constructs = list(_survey_config().constructs)
+        self.columns = item_order(self.items)
+        position = {item: n for n, item in enumerate(self.columns)}
+        #: group -> the group's codes (in ``items`` order) from a response's codes
+        self.pick = {g: _picker([position[i] for i in its]) for g, its in self.items.items()}
         self._sdq: dict[tuple, list[Measure]] = {}
         self._wemwbs: dict[tuple, Measure] = {}
         self._construct: dict[tuple, Measure] = {}
+        #: one instance per distinct Measure: SDQ answers are nearly unique per response,
+        #: their scales' results are not (at zone scale 54,000 SDQ answer patterns, and
+        #: under 900 distinct measures in all)
+        self._measures: dict[Measure, Measure] = {}
 
-    def _key(self, group: str, answers: Mapping[str, float | None]) -> tuple:
-        return tuple(answers.get(i) for i in self.items[group])
+    def codes(self, answers: Mapping[str, float | None]) -> list[float | None]:
+        """A response's codes (``Response.codes``) from its answers by item."""
+        return [answers.get(c) for c in self.columns]
 
-    def sdq(self, answers: Mapping[str, float | None], informant: str | None) -> list[Measure]:
-        key = (informant, self._key("sdq", answers))
-        if key not in self._sdq:
-            self._sdq[key] = _score_sdq(answers, informant, self.items["sdq"])
-        return self._sdq[key]
+    def _answers(self, group: str, key: tuple) -> dict[str, float]:
+        """The group's answered items, by item (what the scoring functions read)."""
+        return {i: v for i, v in zip(self.items[group], key, strict=True) if v is not None}
 
-    def wemwbs(self, answers: Mapping[str, float | None]) -> Measure:
-        key = self._key("wemwbs", answers)
-        if key not in self._wemwbs:
-            self._wemwbs[key] = _score_wemwbs(answers)
-        return self._wemwbs[key]
+    def sdq(self, codes: Sequence[float | None], informant: str | None) -> list[Measure]:
+        key = (informant, self.pick["sdq"](codes))
+        hit = self._sdq.get(key)
+        if hit is None:
+            scored = _score_sdq(self._answers("sdq", key[1]), informant, self.items["sdq"])
+            hit = self._sdq[key] = [self._measures.setdefault(m, m) for m in scored]
+        return hit
 
-    def construct(self, name: str, answers: Mapping[str, float | None]) -> Measure:
-        key = (name, self._key(name, answers))
-        if key not in self._construct:
-            c = score_construct(name, answers)
-            self._construct[key] = Measure(
+    def wemwbs(self, codes: Sequence[float | None]) -> Measure:
+        key = self.pick["wemwbs"](codes)
+        hit = self._wemwbs.get(key)
+        if hit is None:
+            hit = self._wemwbs[key] = _score_wemwbs(self._answers("wemwbs", key))
+        return hit
+
+    def construct(self, name: str, codes: Sequence[float | None]) -> Measure:
+        key = (name, self.pick[name](codes))
+        hit = self._construct.get(key)
+        if hit is None:
+            c = score_construct(name, self._answers(name, key[1]))
+            hit = self._construct[key] = Measure(
                 name,
                 name,
                 None if c.score is None else float(c.score),
@@ -133,13 +169,13 @@ class Scorer:
                 c.n_answered,
                 c.note,
             )
-        return self._construct[key]
+        return hit
 
-    def response(self, answers: Mapping[str, float | None], informant: str | None) -> list[Measure]:
+    def response(self, codes: Sequence[float | None], informant: str | None) -> list[Measure]:
         return [
-            *self.sdq(answers, informant),
-            self.wemwbs(answers),
-            *(self.construct(name, answers) for name in self.constructs),
+            *self.sdq(codes, informant),
+            self.wemwbs(codes),
+            *(self.construct(name, codes) for name in self.constructs),
         ]
 
 
@@ -209,38 +245,42 @@ def _score_wemwbs(answers: Mapping[str, float | None]) -> Measure:
 
 def score_response(answers: Mapping[str, float | None], informant: str | None) -> list[Measure]:
     """Every measure of one response (SDQ scales, WEMWBS, constructs)."""
-    return Scorer().response(answers, informant)
+    scorer = Scorer()
+    return scorer.response(scorer.codes(answers), informant)
 
 
-def _available(answers: Mapping[str, float | None], items: Iterable[str]) -> bool:
-    return any(answers.get(i) is not None for i in items)
+def _latest(r: Response) -> tuple:
+    return (r.submitted_at or datetime.min, r.response_id)
 
 
 def counting_responses(
-    responses: list[Response], items: dict[str, list[str]] | None = None
+    responses: list[Response], scorer: Scorer | None = None
 ) -> set[tuple[str, str]]:
     """``(response_id, group)`` pairs that count for their child and wave."""
-    items = items or group_items()
+    scorer = scorer or Scorer()
     by_child: dict[tuple, list[Response]] = defaultdict(list)
     for r in responses:
         if r.upn and r.academic_year and r.wave:
             by_child[(r.upn, r.academic_year, r.wave)].append(r)
     chosen: set[tuple[str, str]] = set()
+    informants: dict[tuple, str | None] = {}  # (informants available, age) -> the chosen
     for rs in by_child.values():
         age = next((r.age for r in rs if r.age is not None), None)
-        for group, group_items_ in items.items():
+        for group, group_items_ in scorer.items.items():
+            pick, n_items = scorer.pick[group], len(group_items_)
+            # available: at least one of the group's items answered
             have = [
-                r for r in rs if r.informant in INFORMANTS and _available(r.answers, group_items_)
+                r for r in rs if r.informant in INFORMANTS and pick(r.codes).count(None) < n_items
             ]
             if not have:
                 continue
-            informant = choose_informant({r.informant for r in have}, age)  # type: ignore[misc]
+            available = (frozenset(r.informant for r in have), age)
+            if available not in informants:
+                informants[available] = choose_informant(*available)  # type: ignore[arg-type]
+            informant = informants[available]
             if informant is None:
                 continue
-            latest = max(
-                (r for r in have if r.informant == informant),
-                key=lambda r: (r.submitted_at or datetime.min, r.response_id),
-            )
+            latest = max((r for r in have if r.informant == informant), key=_latest)
             chosen.add((latest.response_id, group))
     return chosen
 
@@ -288,24 +328,92 @@ order by r.response_id
 """
 
 
-def read_responses(con: duckdb.DuckDBPyConnection) -> list[Response]:
+def read_responses(
+    con: duckdb.DuckDBPyConnection, columns: list[str] | None = None
+) -> list[Response]:
+    """The responses (``READ_SQL``) with their codes in ``columns`` order (default
+    ``item_order()``), set in one array from the long answers table rather than one
+    Python object per answer."""
+    import numpy as np
+
+    columns = columns or item_order()
     rows = con.execute(READ_SQL).fetchall()
-    answers: dict[str, dict[str, float]] = defaultdict(dict)
-    for response_id, item, code in con.execute(
-        "select response_id, item, code from staging.survey_answers where code is not null"
-    ).fetchall():
-        answers[response_id][item] = code
-    return [Response(*row, answers=answers.get(row[0], {})) for row in rows]
+    # row of each response_id in ``rows``, and column of each item; a response_id on
+    # two rows gets its answers on both, as the lookup by id did
+    found = con.execute(
+        """with
+           ids as (select unnest(?) as response_id, generate_subscripts(?, 1) - 1 as row),
+           items as (select unnest(?) as item, generate_subscripts(?, 1) - 1 as col)
+           select i.row, c.col, a.code
+           from staging.survey_answers as a
+           join ids as i on i.response_id = a.response_id
+           join items as c on c.item = a.item
+           where a.code is not null""",
+        [[r[0] for r in rows]] * 2 + [columns] * 2,
+    ).fetchnumpy()
+    codes = np.zeros((len(rows), len(columns)), dtype=object)
+    codes[:] = None
+    codes[found["row"], found["col"]] = found["code"].tolist()
+    return [
+        Response(*row, codes=row_codes) for row, row_codes in zip(rows, codes.tolist(), strict=True)
+    ]
 
 
-def score_rows(responses: list[Response]) -> list[tuple]:
-    scorer = Scorer()
-    chosen = counting_responses(responses, scorer.items)
-    out = []
-    for r in responses:
-        for m in scorer.response(r.answers, r.informant):
-            out.append(
+#: The table's columns that belong to the response, and those that belong to the measure
+#: (with the Measure's group, from which ``measure_group`` and ``counts`` follow): each
+#: kind is handed to DuckDB as an Arrow table, and ``SCORES_SQL`` joins them.
+RESPONSE_COLUMNS = COLUMNS[:9]
+MEASURE_COLUMNS = (
+    ("measure_key", "VARCHAR"),  # the Measure's group (sdq, wemwbs or a construct)
+    *COLUMNS[10:18],
+)
+
+SCORES_SQL = """
+select
+    r.response_id, r.upn, r.wlz_id, r.anchor_urn, r.academic_year, r.wave,
+    r.submitted_at, r.informant, r.age,
+    case when m.measure_key in ('sdq', 'wemwbs') then m.measure_key else 'construct' end
+        as measure_group,
+    m.measure, m.score, m.band, m.at_risk, m.op, m.threshold, m.n_answered, m.note,
+    c.response_id is not null as counts
+from scored as s
+join responses as r on r.response_row = s.response_row
+join measures as m on m.measure_row = s.measure_row
+left join chosen as c on c.response_id = r.response_id and c.measure_key = m.measure_key
+"""
+
+
+def score_tables(responses: list[Response]) -> dict[str, object]:
+    """The scores as Arrow tables for ``SCORES_SQL``: ``responses`` (one row per
+    response), ``measures`` (one row per distinct scored measure: the scorer memoises
+    them, so most responses share theirs), ``scored`` (response row -> measure row, one
+    per measure of each response) and ``chosen`` (the responses that count per measure
+    group, ``counting_responses``)."""
+    import pyarrow as pa
+
+    from wlz_pipeline.marts.tables import arrow_table
+
+    with pinned():  # one file check per config file, not one per scoring call
+        scorer = Scorer()
+        chosen = counting_responses(responses, scorer)
+        measure_rows: dict[int, int] = {}  # id() of a memoised Measure -> its row
+        measures: list[Measure] = []
+        response_rows: list[int] = []
+        scored_measures: list[int] = []
+        for i, r in enumerate(responses):
+            for m in scorer.response(r.codes, r.informant):
+                row = measure_rows.get(id(m))
+                if row is None:
+                    row = measure_rows[id(m)] = len(measures)
+                    measures.append(m)
+                response_rows.append(i)
+                scored_measures.append(row)
+    return {
+        "responses": arrow_table(
+            (("response_row", "BIGINT"), *RESPONSE_COLUMNS),
+            [
                 (
+                    i,
                     r.response_id,
                     r.upn,
                     r.wlz_id,
@@ -315,7 +423,16 @@ def score_rows(responses: list[Response]) -> list[tuple]:
                     r.submitted_at,
                     r.informant,
                     r.age,
-                    m.group if m.group in ("sdq", "wemwbs") else "construct",
+                )
+                for i, r in enumerate(responses)
+            ],
+        ),
+        "measures": arrow_table(
+            (("measure_row", "BIGINT"), *MEASURE_COLUMNS),
+            [
+                (
+                    j,
+                    m.group,
                     m.measure,
                     m.score,
                     m.band,
@@ -324,22 +441,32 @@ def score_rows(responses: list[Response]) -> list[tuple]:
                     m.threshold,
                     m.n_answered,
                     m.note,
-                    (r.response_id, m.group) in chosen,
                 )
-            )
-    return out
+                for j, m in enumerate(measures)
+            ],
+        ),
+        "scored": pa.table(
+            {
+                "response_row": pa.array(response_rows, pa.int64()),
+                "measure_row": pa.array(scored_measures, pa.int64()),
+            }
+        ),
+        "chosen": arrow_table(
+            (("response_id", "VARCHAR"), ("measure_key", "VARCHAR")), list(chosen)
+        ),
+    }
 
 
 def build(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
-    from wlz_pipeline.marts.tables import write_table
+    from wlz_pipeline.marts.tables import write_select
 
-    responses = read_responses(con)
-    rows = score_rows(responses)
-    n = write_table(con, TABLE, COLUMNS, rows, ORDER)
+    responses = read_responses(con, item_order())
+    n = write_select(con, TABLE, COLUMNS, SCORES_SQL, score_tables(responses), ORDER)
+    counting = con.execute(f"select count(*) from {TABLE} where counts").fetchall()[0][0]
     return {
         "rows": n,
         "responses": len(responses),
         "responses_without_child": sum(1 for r in responses if not r.upn),
         "responses_outside_waves": sum(1 for r in responses if r.upn and not r.wave),
-        "counting_rows": sum(1 for row in rows if row[-1]),
+        "counting_rows": counting,
     }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import duckdb
 
@@ -28,6 +28,15 @@ def _arrow_type(sql_type: str):  # noqa: ANN202
     return types[sql_type]
 
 
+def arrow_table(columns: Columns, rows: Sequence[Sequence[object]]):  # noqa: ANN201
+    """``rows`` as an Arrow table typed by ``columns`` (what ``write_table`` writes)."""
+    import pyarrow as pa
+
+    schema = pa.schema([(name, _arrow_type(t)) for name, t in columns])
+    data = {name: [r[i] for r in rows] for i, (name, _) in enumerate(columns)}
+    return pa.table(data, schema=schema)
+
+
 def write_table(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -37,11 +46,7 @@ def write_table(
 ) -> int:
     """Replace ``table`` (``schema.name``) with ``rows``, typed by ``columns``, sorted by
     ``order_by`` so that the same input gives the same bytes. Returns the row count."""
-    import pyarrow as pa
-
-    schema = pa.schema([(name, _arrow_type(t)) for name, t in columns])
-    data = {name: [r[i] for r in rows] for i, (name, _) in enumerate(columns)}
-    arrow = pa.table(data, schema=schema)
+    arrow = arrow_table(columns, rows)
     view = f"_wlz_write_{table.replace('.', '_')}"
     select = ", ".join(f"CAST({quote_ident(n)} AS {t}) AS {quote_ident(n)}" for n, t in columns)
     order = f" ORDER BY {', '.join(quote_ident(c) for c in order_by)}" if order_by else ""
@@ -52,3 +57,35 @@ def write_table(
     finally:
         con.unregister(view)
     return len(rows)
+
+
+def write_select(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: Columns,
+    select: str,
+    inputs: Mapping[str, object],
+    order_by: Sequence[str] = (),
+) -> int:
+    """Replace ``table`` with the rows of ``select``, a query over the Arrow tables
+    ``inputs`` (by the names it uses), typed by ``columns`` and sorted by ``order_by``
+    as ``write_table`` does. For a table of many rows built from fewer Python objects
+    (e.g. scores shared by many responses): the rows are put together in DuckDB, not
+    one Python tuple at a time. Returns the row count."""
+    cols = ", ".join(f"CAST({quote_ident(n)} AS {t}) AS {quote_ident(n)}" for n, t in columns)
+    order = f" ORDER BY {', '.join(quote_ident(c) for c in order_by)}" if order_by else ""
+    views = {name: f"_wlz_input_{name}" for name in inputs}
+    for name, data in inputs.items():
+        con.register(views[name], data)
+    ctes = ", ".join(f"{quote_ident(name)} AS (SELECT * FROM {views[name]})" for name in inputs)
+    try:
+        with transaction(con):
+            con.execute(
+                f"CREATE OR REPLACE TABLE {table} AS "
+                f"WITH {ctes} SELECT {cols} FROM ({select}) AS _rows{order}"
+            )
+            n = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    finally:
+        for view in views.values():
+            con.unregister(view)
+    return n

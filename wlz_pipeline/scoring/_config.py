@@ -3,10 +3,18 @@
 Each scoring module describes the YAML it reads with a pydantic model. The parsed model
 is cached against the object ``load_yaml`` returned, so an edited file (or a different
 ``WLZ_CONFIG_DIR``) is re-validated, and an unchanged one is parsed once.
+
+Checking that a file is unchanged still costs a path lookup and a ``stat`` per call;
+a build that scores every survey response calls the scoring functions hundreds of
+thousands of times, so it runs inside ``pinned()``: there each file is checked once and
+the whole build sees one configuration.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from threading import Lock
 from typing import Any, TypeVar
 
@@ -18,6 +26,25 @@ M = TypeVar("M", bound=BaseModel)
 
 _cache: dict[tuple[str, type[BaseModel]], tuple[Any, BaseModel]] = {}
 _lock = Lock()
+#: Inside ``pinned()``: the settings already loaded in the block.
+_pinned: ContextVar[dict[tuple[str, type[BaseModel]], BaseModel] | None] = ContextVar(
+    "wlz_pinned_settings", default=None
+)
+
+
+@contextmanager
+def pinned() -> Iterator[None]:
+    """Within the block, ``load_settings`` checks, reads and validates each file once and
+    then returns the same settings (a file edited during the block takes effect after
+    it). Nested blocks share the outermost block's settings."""
+    if _pinned.get() is not None:
+        yield
+        return
+    token = _pinned.set({})
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
 
 
 class StrictModel(BaseModel):
@@ -31,13 +58,18 @@ def load_settings(filename: str, model: type[M]) -> M:
 
     Raises ``ConfigError`` naming the file and the offending field when it is invalid.
     """
-    raw = load_yaml(filename)
     key = (filename, model)
+    pinned_settings = _pinned.get()
+    if pinned_settings is not None and key in pinned_settings:
+        return pinned_settings[key]  # type: ignore[return-value]
+    raw = load_yaml(filename)
     with _lock:
         hit = _cache.get(key)
         # ``load_yaml`` returns the same object until the file changes, and the cache
         # holds a reference to it, so identity is a safe freshness test.
         if hit is not None and hit[0] is raw:
+            if pinned_settings is not None:
+                pinned_settings[key] = hit[1]
             return hit[1]  # type: ignore[return-value]
     if raw is None:
         raise ConfigError(f"config/{filename}: the file is empty")
@@ -47,4 +79,6 @@ def load_settings(filename: str, model: type[M]) -> M:
         raise ConfigError(f"config/{filename}: invalid configuration:\n{exc}") from exc
     with _lock:
         _cache[key] = (raw, parsed)
+    if pinned_settings is not None:
+        pinned_settings[key] = parsed
     return parsed

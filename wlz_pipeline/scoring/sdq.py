@@ -221,7 +221,27 @@ def _threshold(cfg: _SdqConfig, scale: str, informant: str) -> tuple[int, str]:
     return table["slightly_raised"][0], ">="
 
 
+#: ``_scale``'s results, with the config they were computed from: scoring a survey's
+#: responses asks for a few hundred distinct (scale, score, answered, informant) only.
+_scale_memo: tuple[_SdqConfig | None, dict[tuple, ScaleScore]] = (None, {})
+
+
 def _scale(
+    cfg: _SdqConfig, scale: str, score: int | None, n_answered: int, informant: str
+) -> ScaleScore:
+    global _scale_memo
+    memo_cfg, memo = _scale_memo
+    if memo_cfg is not cfg:  # another (or an edited) config: start again
+        memo = {}
+        _scale_memo = (cfg, memo)
+    key = (scale, score, n_answered, informant)
+    hit = memo.get(key)
+    if hit is None:
+        hit = memo[key] = _scale_of(cfg, scale, score, n_answered, informant)
+    return hit
+
+
+def _scale_of(
     cfg: _SdqConfig, scale: str, score: int | None, n_answered: int, informant: str
 ) -> ScaleScore:
     threshold, op = _threshold(cfg, scale, informant)
