@@ -62,9 +62,12 @@ format: install
 
 # Re-resolve uv.lock after changing dependencies in pyproject.toml (versions already
 # locked are kept where they still fit; `uv lock --upgrade-package P` moves one on).
+# pylock.toml is the same lock in the standard format (PEP 751) for tools other than
+# uv; tests/test_lock.py fails when it is not what uv.lock exports.
 lock:
 	test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv==$(UV_VERSION); }
 	$(BIN)/uv lock --python 3.11
+	$(BIN)/uv export --quiet --format pylock.toml --locked --extra dev --no-header -o pylock.toml
 
 # The zone-scale benchmark of performance.md (not run by CI): writes a JSON report.
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--data-dir /data/zone --skip-sample".
