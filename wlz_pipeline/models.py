@@ -212,17 +212,19 @@ def run_model(
         key_match = f" AND q.column_name = c.{quote_ident(rules.row_key)}" if rules.row_key else ""
         select = ", ".join(f"c.{quote_ident(c)}" for c in keep)
         order = "c._file_hash, c._row_number" if "_row_number" in cols else "ALL"
-        kept = ""
+        kept, params = "", []
         if rules.rules:
+            params = [model.table]
             kept = f"""WHERE NOT EXISTS (
                         SELECT 1 FROM meta.quarantine q
-                        WHERE q.table_name = {_sql_literal(model.table)} AND q.severity = 'error'
+                        WHERE q.table_name = ? AND q.severity = 'error'
                           AND q.file_hash = c._file_hash AND q.row_number = c._row_number
                           {key_match})"""
         if partitions is None:
             con.execute(
                 f"CREATE OR REPLACE TABLE {model.table} AS SELECT {select} FROM {cand} c "
-                f"{kept} ORDER BY {order}"
+                f"{kept} ORDER BY {order}",
+                params,
             )
         else:
             con.execute(
@@ -231,17 +233,14 @@ def run_model(
             )
             con.execute(
                 f"INSERT INTO {model.table} BY NAME SELECT {select} FROM {cand} c "
-                f"{kept} ORDER BY {order}"
+                f"{kept} ORDER BY {order}",
+                params,
             )
             con.execute(f"DROP TABLE {PARTS}")
         con.execute(f"DROP TABLE {cand}")
         versions.record(con, model.table, version, built_from)
         counts = table_counts(con, model.table)
     return counts
-
-
-def _sql_literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def build_model(

@@ -29,6 +29,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import duckdb
@@ -38,21 +39,26 @@ from wlz_pipeline.sources.text import HeaderAt
 
 log = logging.getLogger(__name__)
 
+
 #: The characters Python's ``str.strip()`` removes, as an RE2 character class (a
 #: regular expression is several times faster in DuckDB than ``trim`` with a set). A
 #: body with no whitespace but spaces and line ends is stripped with plain ``trim``,
 #: which is faster still and, for such a body, the same.
-_WHITESPACE = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
-_OTHER_SPACE = re.compile(
-    "[" + re.escape(_WHITESPACE.replace(" ", "").replace("\n", "").replace("\r", "")) + "]"
-)
-_SPACE = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in _WHITESPACE) + "]"
-
-_STRIP_MACROS = (
-    "CREATE OR REPLACE TEMP MACRO wlz_strip(v) AS "
-    f"nullif(regexp_replace(v, '^{_SPACE}+|{_SPACE}+$', '', 'g'), '')",
-    "CREATE OR REPLACE TEMP MACRO wlz_strip_spaces(v) AS nullif(trim(v), '')",
-)
+@cache
+def _patterns() -> tuple[re.Pattern, tuple[str, str]]:
+    """(whitespace other than spaces and line ends, in Python; the strip macros). Made on
+    first use: finding the whitespace characters walks every code point."""
+    space = "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace())
+    other = re.compile(
+        "[" + re.escape(space.replace(" ", "").replace("\n", "").replace("\r", "")) + "]"
+    )
+    cls = "[" + "".join(f"\\x{{{ord(c):x}}}" for c in space) + "]"
+    macros = (
+        "CREATE OR REPLACE TEMP MACRO wlz_strip(v) AS "
+        f"nullif(regexp_replace(v, '^{cls}+|{cls}+$', '', 'g'), '')",
+        "CREATE OR REPLACE TEMP MACRO wlz_strip_spaces(v) AS nullif(trim(v), '')",
+    )
+    return other, macros
 
 
 @dataclass(frozen=True)
@@ -99,7 +105,7 @@ def _irregular(text: str, at: HeaderAt) -> tuple[str | None, int, bool]:
         return "blank lines inside the table", 0, False
     if body.count("\r") != body.count("\r\n"):
         return "carriage returns that do not end a line", 0, False
-    return None, body.count("\n") + 1, _OTHER_SPACE.search(body) is not None
+    return None, body.count("\n") + 1, _patterns()[0].search(body) is not None
 
 
 def scan_body(
@@ -137,7 +143,7 @@ def scan_body(
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
     src = f"{name}_src"
     try:
-        for macro in _STRIP_MACROS:
+        for macro in _patterns()[1]:
             con.execute(macro)
         strip = "wlz_strip" if other_space else "wlz_strip_spaces"
         con.execute(
