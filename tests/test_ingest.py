@@ -302,3 +302,85 @@ def test_a_transfer_ctf_adds_results_but_no_register_rows(con, landing, archive)
            WHERE f.path = 'mis/140103/transfer.xml'"""
     ).fetchone()
     assert code == "ctf_transfer_in"
+
+
+def _raw_rows(con) -> dict[str, list[tuple]]:
+    """Every raw table's rows, lineage included, without the ingestion time."""
+    out = {}
+    for (table,) in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw' ORDER BY 1"
+    ).fetchall():
+        cols = [
+            r[0] for r in con.execute(f"DESCRIBE raw.{table}").fetchall() if r[0] != "_ingested_at"
+        ]
+        select = ", ".join(f'"{c}"' for c in cols)
+        out[table] = con.execute(f"SELECT {select} FROM raw.{table} ORDER BY ALL").fetchall()
+    return out
+
+
+def test_a_failure_mid_scan_keeps_whole_files_and_a_rerun_takes_in_the_rest(
+    con, landing, archive, tmp_path, monkeypatch
+):
+    """Files commit a batch at a time (config/settings.yaml ingest.commit_files): a file
+    that fails to load takes its batch with it, never part of a file, and the next run
+    ends where a run without the failure would have."""
+    from wlz_pipeline import ingest, settings, warehouse
+
+    monkeypatch.setattr(
+        ingest,
+        "load_settings",
+        lambda: settings.Settings(ingest=settings.IngestSettings(commit_files=2)),
+    )
+    ingest_all(con, landing, archive, sources=("reference",))
+    real_load = ingest.Ingestor._load
+    loaded: list[str] = []
+
+    def failing_load(self, parsed, file_hash, base, archived_as):
+        loaded.append(base["path"])
+        if len(loaded) == 4:  # the second file of the second batch
+            raise RuntimeError("disk full")
+        return real_load(self, parsed, file_hash, base, archived_as)
+
+    monkeypatch.setattr(ingest.Ingestor, "_load", failing_load)
+    with pytest.raises(RuntimeError, match="disk full"):
+        ingest_all(con, landing, archive, sources=("mis",))
+    mis = con.execute(
+        "SELECT path, status FROM meta.file_registry WHERE source = 'mis' ORDER BY path"
+    ).fetchall()
+    # the first batch (two files) committed; the failing batch left nothing, not even
+    # its first file, which had loaded before the failure
+    assert sorted(p for p, _ in mis) == sorted(loaded[:2])
+    assert {s for _, s in mis} == {"ingested"}
+    hashes = {
+        r[0]
+        for r in con.execute(
+            "SELECT file_hash FROM meta.file_registry WHERE source = 'mis'"
+        ).fetchall()
+    }
+    for table, rows in _raw_rows(con).items():
+        if not table.startswith("ref_") and rows:
+            found = {
+                r[0] for r in con.execute(f"SELECT DISTINCT _file_hash FROM raw.{table}").fetchall()
+            }
+            assert found <= hashes, table
+    # no file's scan is left behind in temporary tables
+    assert not con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE '_wlz_scan%'"
+    ).fetchall()
+
+    monkeypatch.setattr(ingest.Ingestor, "_load", real_load)
+    reports = ingest_all(con, landing, archive)
+    assert reports["mis"].ingested == reports["mis"].seen - 2
+    clean = warehouse.connect(tmp_path / "clean" / "wlz.duckdb")
+    warehouse.bootstrap(clean)
+    ingest_all(clean, landing, tmp_path / "clean" / "archive")
+    assert _raw_rows(con) == _raw_rows(clean)
+    assert (
+        con.execute(
+            "SELECT path, status, rows_read FROM meta.file_registry ORDER BY ALL"
+        ).fetchall()
+        == clean.execute(
+            "SELECT path, status, rows_read FROM meta.file_registry ORDER BY ALL"
+        ).fetchall()
+    )
+    clean.close()

@@ -21,9 +21,15 @@ class DuckDBSettings(BaseModel):
     temp_directory: str | None = None
 
 
+class IngestSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    commit_files: int = 64
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     duckdb: DuckDBSettings = DuckDBSettings()
+    ingest: IngestSettings = IngestSettings()
     landing_ignore: list[str] = []
     sensor_stable_seconds: float = 30
 

@@ -63,9 +63,10 @@ def _patterns() -> tuple[re.Pattern, tuple[str, str]]:
 
 @dataclass(frozen=True)
 class ScannedBody:
-    """A CSV body loaded by DuckDB: ``table`` is a temporary view of ``_row_number``
+    """A CSV body loaded by DuckDB: ``table`` is a temporary table of ``_row_number``
     (the physical line, as the Python reader numbers it), then one text column per
-    canonical field, over the scan's temporary table ``scan``."""
+    canonical field, stripped, blank rows dropped; made from (and replacing) the raw
+    cells of the scan's temporary table ``scan``."""
 
     table: str
     scan: str
@@ -81,7 +82,7 @@ class ScannedBody:
         return [r[0] for r in con.execute(sql).fetchall()]
 
     def drop(self, con: duckdb.DuckDBPyConnection) -> None:
-        con.execute(f"DROP VIEW IF EXISTS {self.table}")
+        con.execute(f"DROP TABLE IF EXISTS {self.table}")
         con.execute(f"DROP TABLE IF EXISTS {self.scan}")
 
 
@@ -120,7 +121,7 @@ def scan_body(
     scratch: Path | None = None,
 ) -> ScannedBody | None:
     """Load the body below ``at`` of the CSV ``stored`` (the bytes ``text`` was decoded
-    from with ``encoding``) as the temporary view ``name``; None when the file must be
+    from with ``encoding``) as the temporary table ``name``; None when the file must be
     read in Python (the reason is logged, without any of the file's values). A file not
     in UTF-8 is re-encoded into ``scratch`` (default: beside ``stored``, which is where
     the restricted data already is; never the shared /tmp) for the scan."""
@@ -165,17 +166,20 @@ def scan_body(
             for f in fields
         )
         cells = ", ".join(f"c{i}" for i in range(width))
+        # stripped once, into a table of its own: the rows are counted, searched for the
+        # file's period and inserted from it
         con.execute(
-            f"""CREATE OR REPLACE TEMP VIEW {name} AS
+            f"""CREATE OR REPLACE TEMP TABLE {name} AS
                 SELECT rowid + {at.body_line} AS _row_number, {select}
                 FROM {src}
                 WHERE {strip}(concat_ws('', {cells})) IS NOT NULL"""
         )
+        con.execute(f"DROP TABLE {src}")
         (rows,) = con.execute(f"SELECT count(*) FROM {name}").fetchone()
         return ScannedBody(table=name, scan=src, rows=rows, fields=tuple(fields))
     except duckdb.Error as exc:
         log.debug("%s read in Python: DuckDB could not read it (%s)", stored.name, type(exc))
-        con.execute(f"DROP VIEW IF EXISTS {name}")
+        con.execute(f"DROP TABLE IF EXISTS {name}")
         con.execute(f"DROP TABLE IF EXISTS {src}")
         return None
     finally:
