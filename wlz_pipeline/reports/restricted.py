@@ -206,15 +206,20 @@ def child_profiles(con: duckdb.DuckDBPyConnection, as_of: date | None) -> list[C
            ORDER BY academic_year,
                     CASE term WHEN 'autumn' THEN 1 WHEN 'spring' THEN 2 ELSE 3 END""",
     )
-    sessions = per_child(
-        "staging.partner_marks",
-        """SELECT wlz_id, programme, session_date,
-                  CASE WHEN bool_or(attended) THEN 'attended'
-                       WHEN bool_or(missed) THEN 'missed' ELSE 'not counted' END AS status,
-                  max(engagement) AS engagement
-           FROM staging.partner_marks WHERE list_contains(?, wlz_id)
-           GROUP BY ALL ORDER BY session_date""",
-    )
+    # (programme, session_date, status, engagement) per child, as tuples: the most rows
+    # of any of these queries, and only ever read as tuples
+    sessions: dict[str, list[tuple]] = defaultdict(list)
+    if _have(con, "staging.partner_marks"):
+        for row in con.execute(
+            """SELECT wlz_id, programme, session_date,
+                      CASE WHEN bool_or(attended) THEN 'attended'
+                           WHEN bool_or(missed) THEN 'missed' ELSE 'not counted' END AS status,
+                      max(engagement) AS engagement
+               FROM staging.partner_marks WHERE list_contains(?, wlz_id)
+               GROUP BY ALL ORDER BY session_date""",
+            [ids],
+        ).fetchall():
+            sessions[row[0]].append(row[1:])
     weeks = per_child(
         "marts.engagement_weekly",
         """SELECT wlz_id, week_start, lw_interactions, lw_minutes, school_week, checkin_met,
@@ -264,11 +269,9 @@ def child_profiles(con: duckdb.DuckDBPyConnection, as_of: date | None) -> list[C
                 ),
             )
             p.terms.append(t)
-        for s in sessions.get(w, []):
-            if s["programme"] in progs:
-                progs[s["programme"]].sessions.append(
-                    (s["session_date"], s["status"], s["engagement"])
-                )
+        for programme, day, status, engagement in sessions.get(w, []):
+            if programme in progs:
+                progs[programme].sessions.append((day, status, engagement))
         child_alerts = []
         for a in alerts.get(w, []):
             rule, lines = _alert_summary(a["evidence"])

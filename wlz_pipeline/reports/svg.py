@@ -9,6 +9,7 @@ labelled in a legend and bars carry their value as text.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 from datetime import date
@@ -36,6 +37,18 @@ def _open(width: int, height: int, title: str, desc: str, prefix: str) -> tuple[
         f'<title id="{tid}">{escape(title)}</title><desc id="{did}">{escape(desc)}</desc>'
     )
     return head, "</svg>"
+
+
+@functools.lru_cache(maxsize=4096)
+def _day(d: date) -> str:
+    """``d`` as "05 Sep 2017" (a page draws thousands of points on a few hundred days)."""
+    return f"{d:%d %b %Y}"
+
+
+@functools.lru_cache(maxsize=16384)
+def _session_tip(day: date, status: str, rating: int | None) -> str:
+    """The escaped tooltip of one session point (the same few thousand on every page)."""
+    return str(escape(f"{_day(day)}: {status}" + (f", engagement {rating}" if rating else "")))
 
 
 def _text(x: float, y: float, s: str, anchor: str = "start", size: int = 12, **attrs) -> str:
@@ -142,7 +155,7 @@ def weekly_columns(
             out.append(
                 f'<rect x="{x + col * 0.1:.1f}" y="{top + plot_h - h:.1f}" '
                 f'width="{max(col * 0.8, 0.8):.1f}" height="{h:.1f}" fill="{PALETTE[0]}">'
-                f"<title>{escape(f'week of {week:%d %b %Y}: {value:g} {unit}')}</title></rect>"
+                f"<title>{escape(f'week of {_day(week)}: {value:g} {unit}')}</title></rect>"
             )
         if met is not None:
             cy = top + plot_h + 8
@@ -193,30 +206,30 @@ def session_strip(
     points = []
     for i, (day, status, rating) in enumerate(sessions):
         x = left + step * (i + 0.5)
-        tip = f"{day:%d %b %Y}: {status}" + (f", engagement {rating}" if rating else "")
+        tip = _session_tip(day, status, rating)
         if status == "attended" and rating:
             y = top + plot_h - plot_h * (rating - 1) / max(scale_max - 1, 1)
             points.append(f"{x:.1f},{y:.1f}")
             out.append(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{PALETTE[0]}">'
-                f"<title>{escape(tip)}</title></circle>"
+                f"<title>{tip}</title></circle>"
             )
         elif status == "attended":
             out.append(
                 f'<circle cx="{x:.1f}" cy="{top + plot_h:.1f}" r="3.5" fill="#ffffff" '
-                f'stroke="{PALETTE[0]}"><title>{escape(tip)}</title></circle>'
+                f'stroke="{PALETTE[0]}"><title>{tip}</title></circle>'
             )
         elif status == "missed":
             y = top + plot_h + 12
             out.append(
                 f'<path d="M{x - 3:.1f},{y - 3:.1f} l6,6 M{x - 3:.1f},{y + 3:.1f} l6,-6" '
-                f'stroke="{PALETTE[1]}" stroke-width="1.6"><title>{escape(tip)}</title></path>'
+                f'stroke="{PALETTE[1]}" stroke-width="1.6"><title>{tip}</title></path>'
             )
         else:
             y = top + plot_h + 12
             out.append(
                 f'<line x1="{x:.1f}" y1="{y - 3:.1f}" x2="{x:.1f}" y2="{y + 3:.1f}" '
-                f'stroke="{GRID}" stroke-width="1"><title>{escape(tip)}</title></line>'
+                f'stroke="{GRID}" stroke-width="1"><title>{tip}</title></line>'
             )
     if len(points) > 1:
         out.append(
@@ -224,7 +237,7 @@ def session_strip(
             'stroke-width="1" stroke-opacity="0.6"/>',
         )
     if sessions:
-        out.append(_text(left, height - 2, f"{sessions[0][0]:%d %b %Y}", size=10))
-        out.append(_text(width - right, height - 2, f"{sessions[-1][0]:%d %b %Y}", "end", 10))
+        out.append(_text(left, height - 2, _day(sessions[0][0]), size=10))
+        out.append(_text(width - right, height - 2, _day(sessions[-1][0]), "end", 10))
     out.append(tail)
     return Markup("".join(out))
