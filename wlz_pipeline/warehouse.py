@@ -208,16 +208,48 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
     return con
 
 
+def _schema_fingerprint(tables: dict[str, tuple[str, ...]]) -> str:
+    """What ``bootstrap`` would create: schemas, meta and raw tables, macros (their SQL)."""
+    import hashlib
+
+    recorder = _Recorder()
+    create_macros(recorder)
+    parts = [*SCHEMAS, META_DDL, *(_raw_ddl(t, f) for t, f in tables.items()), *recorder.sql]
+    return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
+
+
+class _Recorder:
+    """Stands in for a connection to collect the SQL ``create_macros`` would run."""
+
+    def __init__(self) -> None:
+        self.sql: list[str] = []
+
+    def execute(self, sql: str, params: object = None) -> None:
+        self.sql.append(sql)
+
+
 def bootstrap(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the schemas, meta tables, raw tables and macros if missing (idempotent)."""
+    """Create the schemas, meta tables, raw tables and macros if missing (idempotent).
+
+    Every step of a run opens the warehouse and calls this; when the warehouse already
+    has exactly what this code would create (``meta.schema_fingerprint``), it is one
+    query instead of some forty statements (about 30 ms a step at zone scale)."""
     from wlz_pipeline.sources.survey import item_columns
 
+    tables = raw_tables(item_columns())
+    fingerprint = _schema_fingerprint(tables)
+    try:
+        (done,) = con.execute("SELECT max(fingerprint) FROM meta.schema_fingerprint").fetchone()
+    except duckdb.CatalogException:
+        done = None
+    if done == fingerprint:
+        return
     for schema in SCHEMAS:
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     con.execute(META_DDL)
     # added after the table's first version
     con.execute("ALTER TABLE meta.table_versions ADD COLUMN IF NOT EXISTS inputs VARCHAR")
-    for table, fields in raw_tables(item_columns()).items():
+    for table, fields in tables.items():
         con.execute(_raw_ddl(table, fields))
         existing = {
             r[0]
@@ -231,6 +263,9 @@ def bootstrap(con: duckdb.DuckDBPyConnection) -> None:
             if f not in existing:
                 con.execute(f'ALTER TABLE {table} ADD COLUMN "{f}" VARCHAR')
     create_macros(con)
+    con.execute("CREATE TABLE IF NOT EXISTS meta.schema_fingerprint (fingerprint VARCHAR)")
+    con.execute("DELETE FROM meta.schema_fingerprint")
+    con.execute("INSERT INTO meta.schema_fingerprint VALUES (?)", [fingerprint])
 
 
 @contextmanager
