@@ -79,8 +79,15 @@ sen_codes as (
 ),
 
 screened as (
-    -- screened children: every pupil on an anchor's register in the academic year
-    select p.*, w.wave, w.cut_off, w.behaviour_start, w.behaviour_end, s.stage
+    -- screened children: every pupil on an anchor's register in the academic year.
+    -- child_id numbers the (anchor_urn, upn, academic_year, wave) of a row, so that the
+    -- values below join to their child on one integer instead of four strings; NULL
+    -- when the anchor or the wave is unknown (no value can join to such a row)
+    select
+        p.*, w.wave, w.cut_off, w.behaviour_start, w.behaviour_end, s.stage,
+        case when p.anchor_urn is not null and w.wave is not null then
+            dense_rank() over (order by p.anchor_urn, p.upn, p.academic_year, w.wave)
+        end as child_id
     from pupil_rows as p
     join wave_rows as w on w.academic_year = p.academic_year
     left join stages as s on s.year_group = p.year_group
@@ -88,7 +95,7 @@ screened as (
 
 applicable as (
     -- a child of unknown stage gets only the factors that apply to every stage
-    select s.anchor_urn, s.upn, s.academic_year, s.wave, r.*
+    select s.anchor_urn, s.upn, s.academic_year, s.wave, s.child_id, r.*
     from screened as s
     join rule_rows as r
         on list_contains(r.stages, s.stage)
@@ -106,14 +113,14 @@ imd_by_postcode as (
 
 context_values as (
     select
-        anchor_urn, upn, academic_year, wave, 'fsm' as factor,
+        child_id, 'fsm' as factor,
         case when fsm then 1.0 when not fsm then 0.0 end as value_number,
         cast(fsm as varchar) as value_text,
         'school register' as evidence
     from screened
     union all
     select
-        s.anchor_urn, s.upn, s.academic_year, s.wave, 'imd_bottom_20' as factor,
+        s.child_id, 'imd_bottom_20' as factor,
         i.imd_decile as value_number,
         cast(i.imd_decile as varchar) as value_text,
         case when s.postcode is null then 'no postcode on the register'
@@ -123,7 +130,7 @@ context_values as (
     left join imd_by_postcode as i on i.postcode_key = replace(upper(s.postcode), ' ', '')
     union all
     select
-        anchor_urn, upn, academic_year, wave, 'sen' as factor,
+        child_id, 'sen' as factor,
         null as value_number,
         sen as value_text,
         'school register' as evidence
@@ -134,7 +141,7 @@ context_values as (
 
 attendance_values as (
     select
-        s.anchor_urn, s.upn, s.academic_year, s.wave, 'attendance_below_96' as factor,
+        s.child_id, 'attendance_below_96' as factor,
         a.attendance_rate as value_number,
         cast(round(a.attendance_rate, 4) as varchar) as value_text,
         a.source || ' ' || a.attendance_year || ': ' || a.attended_sessions || ' of '
@@ -159,7 +166,7 @@ behaviour_coverage as (
 
 behaviour_values as (
     select
-        s.anchor_urn, s.upn, s.academic_year, s.wave, 'behaviour_5_plus' as factor,
+        s.child_id, 'behaviour_5_plus' as factor,
         count(i.incident_date) as value_number,
         cast(count(i.incident_date) as varchar) as value_text,
         count(i.incident_date) || ' incidents recorded ' || s.behaviour_start || ' to '
@@ -171,26 +178,28 @@ behaviour_values as (
     left join incident_rows as i
         on i.anchor_urn = s.anchor_urn and i.upn = s.upn
        and i.incident_date between s.behaviour_start and s.behaviour_end
-    group by s.anchor_urn, s.upn, s.academic_year, s.wave, s.behaviour_start, s.behaviour_end
+    group by s.child_id, s.anchor_urn, s.upn, s.academic_year, s.wave, s.behaviour_start,
+             s.behaviour_end
 ),
 
 -- attainment: the latest assessment per subject on or before the cut-off --------------
 
 latest_assessments as (
     select
-        s.anchor_urn, s.upn, s.academic_year, s.wave,
+        s.child_id,
         a.subject, a.anchor_urn as assessed_at, a.assessed_on, a.measure_type, a.value
     from screened as s
     join assessment_rows as a on a.upn = s.upn and a.assessed_on <= s.cut_off
+    where s.child_id is not null
     qualify row_number() over (
-        partition by s.anchor_urn, s.upn, s.academic_year, s.wave, a.subject
+        partition by s.child_id, a.subject
         order by a.assessed_on desc, a.measure_type, a.value, a.anchor_urn
     ) = 1
 ),
 
 attainment_values as (
     select
-        l.anchor_urn, l.upn, l.academic_year, l.wave,
+        l.child_id,
         'attainment_' || l.subject as factor,
         r.value_used as value_number,
         l.value as value_text,
@@ -209,7 +218,7 @@ attainment_values as (
 
 survey_values as (
     select
-        s.anchor_urn, s.upn, s.academic_year, s.wave,
+        s.child_id,
         v.measure as factor,
         v.score as value_number,
         case when v.score = round(v.score) then cast(cast(v.score as bigint) as varchar)
@@ -249,6 +258,24 @@ all_values as (
     select *, null::varchar as threshold_text, true as scored from survey_values
 ),
 
+factor_ids as (
+    -- factors numbered, so that a value joins to its factor's row on two integers
+    select factor, row_number() over (order by factor) as factor_id
+    from (select distinct factor from rule_rows where factor is not null)
+),
+
+numbered_values as (
+    select v.*, f.factor_id
+    from all_values as v
+    join factor_ids as f on f.factor = v.factor
+),
+
+numbered_applicable as (
+    select a.*, f.factor_id
+    from applicable as a
+    left join factor_ids as f on f.factor = a.factor
+),
+
 decided as (
     select
         a.anchor_urn, a.upn, a.academic_year, a.wave, a.factor, a.kind, a.factor_group,
@@ -274,11 +301,9 @@ decided as (
             end
         end as at_risk,
         v.evidence
-    from applicable as a
+    from numbered_applicable as a
     cross join sen_codes as c
-    left join all_values as v
-        on v.anchor_urn = a.anchor_urn and v.upn = a.upn
-       and v.academic_year = a.academic_year and v.wave = a.wave and v.factor = a.factor
+    left join numbered_values as v on v.child_id = a.child_id and v.factor_id = a.factor_id
 )
 
 select

@@ -8,10 +8,25 @@
 -- config needs its columns here too (tests/marts/test_risk_profile.py checks this).
 with
 
+factor_names as (
+    -- the factors numbered by name: factors_true and factors_unknown gather these
+    -- numbers (far cheaper to aggregate than the names) and list_select turns them back
+    -- into names (number 0, for a row without a factor, selects NULL)
+    select factor, row_number() over (order by factor) as factor_number
+    from (select distinct factor from marts.risk_factors where factor is not null)
+),
+
+factor_name_list as (
+    select coalesce(list(factor order by factor_number), []) as names
+    from factor_names
+),
+
 factor_rows as (
-    select anchor_urn, upn, academic_year, wave, factor, kind, at_risk, value_number,
-           value_text, threshold, weight, evidence, sort_order
-    from marts.risk_factors
+    select f.anchor_urn, f.upn, f.academic_year, f.wave, f.factor, f.kind, f.at_risk,
+           f.value_number, f.value_text, f.threshold, f.weight, f.evidence, f.sort_order,
+           coalesce(n.factor_number, 0) as factor_number
+    from marts.risk_factors as f
+    left join factor_names as n on n.factor = f.factor
 ),
 
 pupil_rows as (
@@ -158,10 +173,10 @@ wide as (
         count(*) filter (where kind = 'context' and at_risk) as context_count,
         count(*) filter (where kind = 'context' and at_risk is null) as context_factors_unknown,
         round(coalesce(sum(weight) filter (where at_risk), 0), 6) as need_score,
-        coalesce(list(factor order by sort_order) filter (where at_risk), [])
-            as factors_true,
-        coalesce(list(factor order by sort_order) filter (where at_risk is null), [])
-            as factors_unknown
+        coalesce(list(factor_number order by sort_order) filter (where at_risk), [])
+            as factor_numbers_true,
+        coalesce(list(factor_number order by sort_order) filter (where at_risk is null), [])
+            as factor_numbers_unknown
     from factor_rows
     group by anchor_urn, upn, academic_year, wave
 )
@@ -272,8 +287,8 @@ select
     w.context_count,
     w.context_factors_unknown,
     w.need_score,
-    w.factors_true,
-    w.factors_unknown,
+    list_select(n.names, w.factor_numbers_true) as factors_true,
+    list_select(n.names, w.factor_numbers_unknown) as factors_unknown,
     i.sdq_informant,
     v.rule_version
 from wide as w
@@ -286,4 +301,5 @@ left join wave_rows as d on d.academic_year = w.academic_year and d.wave = w.wav
 left join sdq_informants as i
     on i.upn = w.upn and i.academic_year = w.academic_year and i.wave = w.wave
 cross join rule_version as v
+cross join factor_name_list as n
 order by w.anchor_urn, w.academic_year, w.wave, w.upn

@@ -18,7 +18,7 @@ sample variance for continuous variables and ``p(1 - p)`` for binary ones.
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -95,8 +95,6 @@ def greedy_match(
         key: {rc: [p.need_score for p in same] for rc, same in by_rc.items()}
         for key, by_rc in by_key.items()
     }
-    # the search window is a little wider than the caliper; the caliper test decides
-    reach = caliper_need_score + 1e-6
     used: set[str] = set()
     out: list[Match] = []
     order = sorted(enrolled, key=lambda c: (-c.need_score, c.id))
@@ -111,29 +109,43 @@ def greedy_match(
                 Match(child, i, None, "no unused pool child with the same " + ", ".join(keys))
             )
             continue
-        within: list[Child] = []
-        for risk_count, same in by_key[key].items():
-            if abs(risk_count - child.risk_count) <= caliper_risk_count:
-                near = scores[key][risk_count]
-                lo = bisect_left(near, child.need_score - reach)
-                hi = bisect_right(near, child.need_score + reach)
-                within += [
-                    p
-                    for p in same[lo:hi]
-                    if p.upn not in used
-                    and abs(p.need_score - child.need_score) <= caliper_need_score + 1e-9
-                ]
-        if not within:
+        # the choice is by (risk_count distance, need_score distance, UPN): the risk
+        # counts are searched nearest first, and the first distance with a candidate
+        # decides; within a risk count the scores are walked outwards from the child's,
+        # nearest first, only as far as the nearest candidate found (or the caliper)
+        best: Child | None = None
+        nearest: tuple[float, str] | None = None  # (rounded gap, UPN) of ``best``
+        by_distance: dict[int, list[int]] = defaultdict(list)
+        for risk_count in by_key[key]:
+            distance = abs(risk_count - child.risk_count)
+            if distance <= caliper_risk_count:
+                by_distance[distance].append(risk_count)
+        for distance in sorted(by_distance):
+            for risk_count in by_distance[distance]:
+                same, near = by_key[key][risk_count], scores[key][risk_count]
+                right = bisect_left(near, child.need_score)  # scores below go left
+                left = right - 1
+                while left >= 0 or right < len(near):
+                    gap_left = child.need_score - near[left] if left >= 0 else math.inf
+                    gap_right = near[right] - child.need_score if right < len(near) else math.inf
+                    if gap_left <= gap_right:
+                        gap, p = gap_left, same[left]
+                        left -= 1
+                    else:
+                        gap, p = gap_right, same[right]
+                        right += 1
+                    if gap > caliper_need_score + 1e-9:
+                        break  # every score further out is outside the caliper
+                    rounded = round(gap, 9)
+                    if nearest is not None and rounded > nearest[0]:
+                        break  # every score further out is further than ``best``
+                    if p.upn not in used and (nearest is None or (rounded, p.upn) < nearest):
+                        nearest, best = (rounded, p.upn), p
+            if best is not None:
+                break
+        if best is None:
             out.append(Match(child, i, None, "no pool child within the caliper"))
             continue
-        best = min(
-            within,
-            key=lambda p: (
-                abs(p.risk_count - child.risk_count),
-                round(abs(p.need_score - child.need_score), 9),
-                p.upn,
-            ),
-        )
         used.add(best.upn)
         for k in keys_of[best.upn]:
             unused[k] -= 1

@@ -37,6 +37,7 @@ from wlz_pipeline.payments.outcomes import Reading, evaluate
 from wlz_pipeline.payments.periods import Calendar, next_academic_year
 from wlz_pipeline.payments.rate_card import PaymentConfig, load
 from wlz_pipeline.payments.store import ClaimsStore
+from wlz_pipeline.scoring._config import pinned
 from wlz_pipeline.warehouse import transaction
 
 OUTCOMES_TABLE = "marts.outcomes"
@@ -332,16 +333,17 @@ def build_outcomes(
     )
     upns = sorted({e.upn for e in enrolled if e.upn})
     risk = _risk_rows(con, upns, factor_names)
-    rows = outcome_rows(
-        enrolled,
-        risk,
-        _stages_by_child(con, enrolled),
-        facts.stage_of_year_group(),
-        cfg,
-        facts.calendar(con),
-        facts.as_of(con),
-        _risk_rule_version(con),
-    )
+    with pinned():  # one check per scoring config file, not one per attainment reading
+        rows = outcome_rows(
+            enrolled,
+            risk,
+            _stages_by_child(con, enrolled),
+            facts.stage_of_year_group(),
+            cfg,
+            facts.calendar(con),
+            facts.as_of(con),
+            _risk_rule_version(con),
+        )
     n = write_table(con, OUTCOMES_TABLE, OUTCOME_COLUMNS, rows, ("wlz_id", "outcome_order"))
     by_status: dict[str, int] = defaultdict(int)
     for r in rows:

@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Annotated, Any, Literal
+from functools import cached_property
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -288,16 +290,31 @@ class PaymentConfig(_Model):
     def commissioner_rank(self, commissioner: str) -> int:
         return self.contract.commissioners.index(commissioner)
 
-    @property
+    @cached_property
     def digest(self) -> str:
-        """A hash of the whole configuration (any edit changes it)."""
+        """A hash of the whole configuration (any edit changes it). Computed once per
+        object: the model is frozen, and ``model_copy`` (which can change fields without
+        validation) drops it from the copy."""
         text = json.dumps(self.model_dump(mode="json"), sort_keys=True, default=str)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
-    @property
+    @cached_property
     def rule_version(self) -> str:
-        """``<version>+<hash>``: recorded in every line's evidence."""
+        """``<version>+<hash>``: recorded in every line's evidence (once per object, like
+        ``digest``; the ledger asks for it tens of thousands of times)."""
         return f"{self.version}+{self.digest}"
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy without the cached ``digest`` and ``rule_version`` (``update`` may have
+        changed what they are computed from)."""
+        copied = super().model_copy(update=update, deep=deep)
+        for name in _CACHED:
+            copied.__dict__.pop(name, None)
+        return copied
+
+
+#: ``PaymentConfig``'s cached properties (kept in the instance ``__dict__``).
+_CACHED = ("digest", "rule_version")
 
 
 def load() -> PaymentConfig:
