@@ -260,7 +260,16 @@ def run_model(
         keep = [c for c in cols if not _RAW_SUFFIX.search(c)]
         key_match = f" AND q.column_name = c.{quote_ident(rules.row_key)}" if rules.row_key else ""
         select = ", ".join(f"c.{quote_ident(c)}" for c in keep)
-        order = "c._file_hash, c._row_number" if "_row_number" in cols else "ALL"
+        # Rows are stored sorted (file and row, else every column), so a table built
+        # twice from the same inputs is the same file for file; except an incremental
+        # model's, which rebuilding a partition appends at the end anyway: its readers
+        # never rely on order, and sorting the zone's 22.8 million marks cost ~5 s.
+        if inc is not None:
+            order = ""
+        elif "_row_number" in cols:
+            order = "ORDER BY c._file_hash, c._row_number"
+        else:
+            order = "ORDER BY ALL"
         kept, params = "", []
         if rules.rules:
             params = [model.table]
@@ -272,7 +281,7 @@ def run_model(
         if partitions is None:
             con.execute(
                 f"CREATE OR REPLACE TABLE {model.table} AS SELECT {select} FROM {cand} c "
-                f"{kept} ORDER BY {order}",
+                f"{kept} {order}",
                 params,
             )
         else:
@@ -281,8 +290,7 @@ def run_model(
                 f"WHERE {quote_ident(inc.column)} IN (SELECT part FROM {PARTS})"
             )
             con.execute(
-                f"INSERT INTO {model.table} BY NAME SELECT {select} FROM {cand} c "
-                f"{kept} ORDER BY {order}",
+                f"INSERT INTO {model.table} BY NAME SELECT {select} FROM {cand} c {kept} {order}",
                 params,
             )
             con.execute(f"DROP TABLE {PARTS}")
