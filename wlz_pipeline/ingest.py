@@ -29,7 +29,6 @@ from wlz_pipeline.canonical import (
     MIS_DATE_FIELDS,
     REFERENCE_FILES,
 )
-from wlz_pipeline.models import quote_ident
 from wlz_pipeline.settings import load_settings
 from wlz_pipeline.sources.ctf import ctf_source_urn, read_ctf
 from wlz_pipeline.sources.duck_csv import ScannedBody, scan_body
@@ -605,12 +604,12 @@ class Ingestor:
         anchor: str | None,
     ) -> int:
         if isinstance(rows, ScannedBody):
-            cols = ", ".join(quote_ident(f) for f in rows.fields)
+            # in the file's order (the scan's table keeps it; no sort needed)
             self.con.execute(
                 f"""INSERT INTO {table} BY NAME
-                    SELECT ? AS _file_hash, _row_number, ? AS _profile, ? AS _anchor_urn,
-                           ?::TIMESTAMP AS _ingested_at, {cols}
-                    FROM {rows.table} ORDER BY _row_number""",
+                    SELECT ? AS _file_hash, ? AS _profile, ? AS _anchor_urn,
+                           ?::TIMESTAMP AS _ingested_at, b.*
+                    FROM ({rows.select()}) AS b""",
                 [file_hash, profile, anchor, self.now],
             )
             return rows.rows

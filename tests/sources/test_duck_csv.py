@@ -30,8 +30,8 @@ PROFILES = load_profiles()
 
 
 def _duck_rows(con, body, fields) -> list[tuple[int, dict]]:
-    cols = ", ".join(f'"{f}"' for f in fields)
-    got = con.execute(f"SELECT _row_number, {cols} FROM {body.table} ORDER BY 1").fetchall()
+    # no ORDER BY: the rows must come in the file's order, as ingestion inserts them
+    got = con.execute(body.select()).fetchall()
     return [(r[0], dict(zip(fields, r[1:], strict=True))) for r in got]
 
 
@@ -236,3 +236,11 @@ def test_ingestion_through_duckdb_stores_what_the_python_reader_stores(tmp_path,
     assert numbers[:3] == [2, 3, 5]
     # no scan table is left behind in the ingesting connection
     assert not fast.execute("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet='ab," \t\x0b\x0c\x1c\x1f\r\n', max_size=30) | st.text(max_size=60))
+def test_the_ascii_shortcut_finds_the_same_whitespace_as_the_full_pattern(text):
+    from wlz_pipeline.sources.duck_csv import _other_space, _patterns
+
+    assert _other_space(text) == (_patterns()[0].search(text) is not None)

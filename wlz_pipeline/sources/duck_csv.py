@@ -63,19 +63,27 @@ def _patterns() -> tuple[re.Pattern, tuple[str, str]]:
 
 @dataclass(frozen=True)
 class ScannedBody:
-    """A CSV body loaded by DuckDB: ``table`` is a temporary table of ``_row_number``
-    (the physical line, as the Python reader numbers it), then one text column per
-    canonical field, stripped, blank rows dropped; made from (and replacing) the raw
-    cells of the scan's temporary table ``scan``."""
+    """A CSV body loaded by DuckDB into the temporary table ``table``: one text column
+    per canonical field, stripped, and ``_blank`` (the record has no text); its rowid is
+    the record's place in the body, so ``first_line + rowid`` is its physical line, as
+    the Python reader numbers it. ``rows`` counts the records that are not blank."""
 
     table: str
-    scan: str
     rows: int
     fields: tuple[str, ...]
+    first_line: int
+
+    def select(self) -> str:
+        """The rows, blank ones left out: ``_row_number`` then the fields."""
+        cols = ", ".join(quote_ident(f) for f in self.fields)
+        return (
+            f"SELECT rowid + {self.first_line} AS _row_number, {cols} "
+            f"FROM {self.table} WHERE NOT _blank"
+        )
 
     def distinct(self, con: duckdb.DuckDBPyConnection, fields: Sequence[str]) -> list[str]:
         """The distinct non-empty values of ``fields`` (e.g. to find a file's period)."""
-        parts = [f"SELECT {quote_ident(f)} AS v FROM {self.table}" for f in fields]
+        parts = [f"SELECT {quote_ident(f)} AS v FROM ({self.select()})" for f in fields]
         if not parts:
             return []
         sql = f"SELECT DISTINCT v FROM ({' UNION ALL '.join(parts)}) WHERE v IS NOT NULL"
@@ -83,7 +91,21 @@ class ScannedBody:
 
     def drop(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(f"DROP TABLE IF EXISTS {self.table}")
-        con.execute(f"DROP TABLE IF EXISTS {self.scan}")
+
+
+#: The ASCII characters ``str.strip()`` removes, other than spaces and line ends.
+_ASCII_OTHER_SPACE = "".join(
+    chr(c) for c in range(128) if chr(c).isspace() and chr(c) not in " \r\n"
+)
+
+
+def _other_space(body: str) -> bool:
+    """Whether ``body`` holds whitespace other than spaces and line ends (an ASCII body,
+    the usual export, is searched for its seven such characters, several times faster
+    than the pattern over every code point)."""
+    if body.isascii():
+        return any(c in body for c in _ASCII_OTHER_SPACE)
+    return _patterns()[0].search(body) is not None
 
 
 def _irregular(text: str, at: HeaderAt) -> tuple[str | None, int, bool]:
@@ -106,7 +128,7 @@ def _irregular(text: str, at: HeaderAt) -> tuple[str | None, int, bool]:
         return "blank lines inside the table", 0, False
     if body.count("\r") != body.count("\r\n"):
         return "carriage returns that do not end a line", 0, False
-    return None, body.count("\n") + 1, _patterns()[0].search(body) is not None
+    return None, body.count("\n") + 1, _other_space(body)
 
 
 def scan_body(
@@ -138,49 +160,42 @@ def scan_body(
         ) as fh:
             fh.write(text.encode("utf-8"))
         source = tmp = Path(fh.name)
-    # One thread reads the file (parallel = false), so the scan's table holds its rows in
-    # the file's order and rowid counts its lines; extracts are megabytes, read in turn.
+    # One thread reads the file (parallel = false), so its records arrive in the file's
+    # order and the table's rowid counts its lines (insertion order is kept). One table
+    # is made per file: the cells stripped, and whether the record is blank.
     width = len(at.header)
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
-    src = f"{name}_src"
     try:
         for macro in _patterns()[1]:
             con.execute(macro)
         strip = "wlz_strip" if other_space else "wlz_strip_spaces"
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {src} AS SELECT * FROM read_csv(?,
-                    header = false, skip = {at.body_line - 1}, columns = {columns},
-                    delim = ',', quote = '"', escape = '"', null_padding = true,
-                    strict_mode = true, auto_detect = false, encoding = 'utf-8',
-                    parallel = false)""",
-            [str(source)],
-        )
-        (records,) = con.execute(f"SELECT count(*) FROM {src}").fetchone()
-        if records != lines:
-            log.debug("%s read in Python: %d records on %d lines", stored.name, records, lines)
-            con.execute(f"DROP TABLE IF EXISTS {src}")
-            return None
         select = ", ".join(
             (f"{strip}(c{index[f]})" if f in index else "CAST(NULL AS VARCHAR)")
             + f" AS {quote_ident(f)}"
             for f in fields
         )
         cells = ", ".join(f"c{i}" for i in range(width))
-        # stripped once, into a table of its own: the rows are counted, searched for the
-        # file's period and inserted from it
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {name} AS
-                SELECT rowid + {at.body_line} AS _row_number, {select}
-                FROM {src}
-                WHERE {strip}(concat_ws('', {cells})) IS NOT NULL"""
+                SELECT {select}, {strip}(concat_ws('', {cells})) IS NULL AS _blank
+                FROM read_csv(?,
+                    header = false, skip = {at.body_line - 1}, columns = {columns},
+                    delim = ',', quote = '"', escape = '"', null_padding = true,
+                    strict_mode = true, auto_detect = false, encoding = 'utf-8',
+                    parallel = false)""",
+            [str(source)],
         )
-        con.execute(f"DROP TABLE {src}")
-        (rows,) = con.execute(f"SELECT count(*) FROM {name}").fetchone()
-        return ScannedBody(table=name, scan=src, rows=rows, fields=tuple(fields))
+        records, rows = con.execute(
+            f"SELECT count(*), count(*) FILTER (NOT _blank) FROM {name}"
+        ).fetchone()
+        if records != lines:
+            log.debug("%s read in Python: %d records on %d lines", stored.name, records, lines)
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+            return None
+        return ScannedBody(table=name, rows=rows, fields=tuple(fields), first_line=at.body_line)
     except duckdb.Error as exc:
         log.debug("%s read in Python: DuckDB could not read it (%s)", stored.name, type(exc))
         con.execute(f"DROP TABLE IF EXISTS {name}")
-        con.execute(f"DROP TABLE IF EXISTS {src}")
         return None
     finally:
         if tmp is not None:
