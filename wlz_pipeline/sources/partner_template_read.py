@@ -463,6 +463,18 @@ def _norm_id(v: Any) -> str:
     return str(v).strip().upper()
 
 
+class NormalisedIds(dict):
+    """WLZ ID -> name with the IDs already normalised (``normalised_ids``): a scan of
+    hundreds of templates normalises the enrolled children once, not once a template."""
+
+
+def normalised_ids(ids: Mapping[str, str]) -> NormalisedIds:
+    """``ids`` keyed by normalised ID (as they are compared with the template's)."""
+    if isinstance(ids, NormalisedIds):
+        return ids
+    return NormalisedIds((_norm_id(k), v) for k, v in ids.items())
+
+
 # --------------------------------------------------------------------------------------
 # Children (shared by every sheet with one row per child)
 # --------------------------------------------------------------------------------------
@@ -1460,7 +1472,7 @@ def _read(
     ctx = _Ctx(
         cfg,
         None if allocated is None else {_norm_id(a) for a in allocated},
-        None if known_children is None else {_norm_id(k): v for k, v in known_children.items()},
+        None if known_children is None else normalised_ids(known_children),
         term_dates,
     )
     result = TemplateRead(path=str(p))
