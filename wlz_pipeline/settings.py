@@ -26,10 +26,16 @@ class IngestSettings(BaseModel):
     commit_files: int = 64
 
 
+class QualitySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gx_results_kept: int = 7
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     duckdb: DuckDBSettings = DuckDBSettings()
     ingest: IngestSettings = IngestSettings()
+    quality: QualitySettings = QualitySettings()
     landing_ignore: list[str] = []
     sensor_stable_seconds: float = 30
 

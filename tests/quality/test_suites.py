@@ -144,3 +144,31 @@ def test_the_duckdb_trap_still_exists_without_the_workaround(tmp_path):
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
     ).stdout
     assert "COUNT None" in out, out
+
+
+def test_gx_keeps_a_bounded_history_of_results_and_pages(tmp_path, monkeypatch):
+    """Night after night the stored results (which the Data Docs index re-reads after
+    every suite) stay at settings' ``quality.gx_results_kept``, the newest ones."""
+    from wlz_pipeline import settings
+    from wlz_pipeline.quality import gx_duckdb
+
+    monkeypatch.setattr(
+        gx_duckdb,
+        "load_settings",
+        lambda: settings.Settings(quality=settings.QualitySettings(gx_results_kept=2)),
+    )
+    wh = _warehouse(tmp_path, [(VALID_UPNS[0], 1, "f1", 2)])
+    suite = _suite(tmp_path)
+    base = gx_duckdb.gx_root(wh) / "gx" / "uncommitted"
+    runs: list[set[str]] = []
+    for _ in range(4):
+        gx_duckdb.validate_table(wh, "staging.t", suite)
+        runs.append({p.name for p in (base / "validations" / "t").glob("*/*")})
+    assert [len(r) for r in runs] == [1, 2, 2, 2]
+    # the two kept are the last two runs: each run adds one, the oldest goes
+    assert runs[3] == (runs[2] - {min(runs[2])}) | (runs[3] - runs[2])
+    assert len(runs[3] - runs[2]) == 1 and max(runs[3]) not in runs[2]
+    pages = {p.name for p in (base / "data_docs" / "local_site" / "validations" / "t").glob("*/*")}
+    assert pages == runs[3]
+    index = gx_duckdb.data_docs_index(wh).read_text(encoding="utf-8")
+    assert all(run in index for run in runs[3]) and min(runs[2]) not in index

@@ -15,6 +15,7 @@ an upgrade fixes or breaks them, those tests say so.
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from wlz_pipeline.config import REPO_ROOT
+from wlz_pipeline.settings import load_settings
 
 SUITES_DIR = REPO_ROOT / "expectations"
 #: GX failure severities -> Dagster check severities (ERROR blocks, WARN reports).
@@ -198,6 +200,25 @@ def data_docs_index(warehouse: Path) -> Path:
     return gx_root(warehouse) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
+def prune_results(root: Path, suite: str, keep: int) -> int:
+    """Remove all but the newest ``keep`` stored validation results of ``suite`` (and
+    their Data Docs pages) from the GX project at ``root``; returns how many went. Run
+    folders are named by their UTC time, so they sort oldest first."""
+    base = root / "gx" / "uncommitted"
+    removed = 0
+    results = base / "validations" / suite
+    if not results.is_dir():
+        return 0
+    for batch in (d for d in results.iterdir() if d.is_dir()):
+        runs = sorted(d for d in batch.iterdir() if d.is_dir())
+        for run in runs[: max(len(runs) - keep, 0)]:
+            shutil.rmtree(run)
+            page = base / "data_docs" / "local_site" / "validations" / suite / batch.name / run.name
+            shutil.rmtree(page, ignore_errors=True)
+            removed += 1
+    return removed
+
+
 def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
     """Validate ``table`` (``schema.name``) of the warehouse file against ``suite``, store
     the result and rebuild the Data Docs page for it.
@@ -250,6 +271,9 @@ def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
                     result_format=result_format,
                 )
             )
+            # bounded history: the Data Docs index re-reads every stored result
+            keep = load_settings().quality.gx_results_kept
+            prune_results(root, stored_suite.name, max(keep - 1, 0))
             run = checkpoint.run()
             (res,) = run.run_results.values()
         finally:
