@@ -18,6 +18,7 @@ from assets.resources import WarehouseResource
 from assets.tables import table_keys
 from wlz_pipeline.pseudonym import PseudonymKeyMissing
 from wlz_pipeline.publish import CheckResult, PublicationError, publish
+from wlz_pipeline.quality.gx_duckdb import build_data_docs_index
 
 PUBLICATION_KEY = dg.AssetKey(["bi", "publication"])
 
@@ -115,6 +116,8 @@ def _full_asset_graph(context: dg.AssetExecutionContext):
     "blocking check on any staging or mart table failed.",
 )
 def publication(context: dg.AssetExecutionContext, wlz: WarehouseResource) -> dg.MaterializeResult:
+    # the Data Docs index, once per run (each passing suite renders only its own pages)
+    build_data_docs_index(wlz.warehouse_path)
     graph = _full_asset_graph(context)
     keys = sorted(
         {k for k in graph.get_all_asset_keys() if k.path[0] in LAYERS} | set(upstream_keys()),

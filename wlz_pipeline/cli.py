@@ -143,6 +143,10 @@ def run(
     dd = settings.data_dir(data_dir)
     console.print(f"data dir:  {dd}\nwarehouse: {wh}")
     result = run_pipeline(dd, wh, select, rebuild_all=rebuild_all)
+    if select:  # a selection may leave out the publication, which rebuilds the index
+        from wlz_pipeline.quality.gx_duckdb import build_data_docs_index
+
+        build_data_docs_index(wh)
     elapsed = time.perf_counter() - started
     s = summary_rows(wh)
 

@@ -170,5 +170,22 @@ def test_gx_keeps_a_bounded_history_of_results_and_pages(tmp_path, monkeypatch):
     assert len(runs[3] - runs[2]) == 1 and max(runs[3]) not in runs[2]
     pages = {p.name for p in (base / "data_docs" / "local_site" / "validations" / "t").glob("*/*")}
     assert pages == runs[3]
+    # a passing suite renders its own pages; the index is built once per run
+    assert not gx_duckdb.data_docs_index(wh).exists()
+    assert gx_duckdb.build_data_docs_index(wh) == gx_duckdb.data_docs_index(wh)
     index = gx_duckdb.data_docs_index(wh).read_text(encoding="utf-8")
     assert all(run in index for run in runs[3]) and min(runs[2]) not in index
+
+
+def test_a_failing_suite_rebuilds_the_data_docs_index_at_once(tmp_path):
+    from wlz_pipeline.quality import gx_duckdb
+
+    good = _warehouse(tmp_path, [(VALID_UPNS[0], 1, "f1", 2)])
+    gx_duckdb.validate_table(good, "staging.t", _suite(tmp_path))
+    assert not gx_duckdb.data_docs_index(good).exists()
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    wh = _warehouse(bad, [(INVALID_UPNS[0], 1, "f1", 2)])
+    outcome = gx_duckdb.validate_table(wh, "staging.t", _suite(bad))
+    assert not all(o.success for o in outcome.outcomes)
+    assert gx_duckdb.data_docs_index(wh).is_file()

@@ -200,6 +200,28 @@ def data_docs_index(warehouse: Path) -> Path:
     return gx_root(warehouse) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
+def build_data_docs_index(warehouse: Path) -> Path | None:
+    """Rebuild the Data Docs index from the stored results (no page is re-rendered);
+    the index path, or None when nothing has been validated yet."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    root = gx_root(warehouse)
+    if not (root / "gx").is_dir():
+        return None
+    with _lock:
+        ctx = gx.get_context(mode="file", project_root_dir=str(root))
+        # a resource list that matches no page: GX renders nothing and builds the index
+        # (an empty list would mean "every page")
+        ctx.build_data_docs(
+            resource_identifiers=[ExpectationSuiteIdentifier("__wlz_index_only__")],
+            build_index=True,
+        )
+    return data_docs_index(warehouse)
+
+
 def prune_results(root: Path, suite: str, keep: int) -> int:
     """Remove all but the newest ``keep`` stored validation results of ``suite`` (and
     their Data Docs pages) from the GX project at ``root``; returns how many went. Run
@@ -221,7 +243,7 @@ def prune_results(root: Path, suite: str, keep: int) -> int:
 
 def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
     """Validate ``table`` (``schema.name``) of the warehouse file against ``suite``, store
-    the result and rebuild the Data Docs page for it.
+    the result and render its Data Docs pages (the index: see below).
 
     Runs a GX checkpoint in a file-backed GX project beside the warehouse, so Data Docs
     show the latest result of every suite. The engine is disposed afterwards: DuckDB lets
@@ -229,6 +251,9 @@ def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
     """
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
 
     from wlz_pipeline.warehouse import duckdb_config
 
@@ -267,7 +292,7 @@ def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
                 gx.Checkpoint(
                     name=table,
                     validation_definitions=[definition],
-                    actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs")],
+                    actions=[],
                     result_format=result_format,
                 )
             )
@@ -275,7 +300,14 @@ def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
             keep = load_settings().quality.gx_results_kept
             prune_results(root, stored_suite.name, max(keep - 1, 0))
             run = checkpoint.run()
-            (res,) = run.run_results.values()
+            ((result_id, res),) = run.run_results.items()
+            # This suite's pages. The site's index re-reads every stored result, so it is
+            # rebuilt here only when the suite failed (what someone opens the docs for),
+            # and otherwise once per run by the publication (build_data_docs_index).
+            ctx.build_data_docs(
+                resource_identifiers=[result_id, ExpectationSuiteIdentifier(stored_suite.name)],
+                build_index=not res.success,
+            )
         finally:
             ds.get_execution_engine().engine.dispose()
             ds.get_engine().dispose()
