@@ -239,7 +239,7 @@ def bootstrap(con: duckdb.DuckDBPyConnection) -> None:
     tables = raw_tables(item_columns())
     fingerprint = _schema_fingerprint(tables)
     try:
-        (done,) = con.execute("SELECT max(fingerprint) FROM meta.schema_fingerprint").fetchone()
+        ((done,),) = con.execute("SELECT max(fingerprint) FROM meta.schema_fingerprint").fetchall()
     except duckdb.CatalogException:
         done = None
     if done == fingerprint:
@@ -265,7 +265,8 @@ def bootstrap(con: duckdb.DuckDBPyConnection) -> None:
     create_macros(con)
     con.execute("CREATE TABLE IF NOT EXISTS meta.schema_fingerprint (fingerprint VARCHAR)")
     con.execute("DELETE FROM meta.schema_fingerprint")
-    con.execute("INSERT INTO meta.schema_fingerprint VALUES (?)", [fingerprint])
+    # fetched: DuckDB refuses some later calls (register) while a result is pending
+    con.execute("INSERT INTO meta.schema_fingerprint VALUES (?)", [fingerprint]).fetchall()
 
 
 @contextmanager
