@@ -157,10 +157,16 @@ def table_counts(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, int]:
     return {"rows": rows, "quarantined": q[0], "warnings": q[1]}
 
 
+@cache
+def _condition(condition: str) -> sqlglot.exp.Where:
+    """A row rule's condition, parsed once (every build of its table asks about it)."""
+    return sqlglot.parse_one(f"SELECT 1 FROM t WHERE {condition}", read="duckdb").args["where"]
+
+
 def rule_columns(condition: str) -> list[str] | None:
     """The columns a row rule's condition reads, when it reads nothing but columns of
     the row under test (no subquery, no other table); None otherwise."""
-    where = sqlglot.parse_one(f"SELECT 1 FROM t WHERE {condition}", read="duckdb").args["where"]
+    where = _condition(condition)
     if where.find(sqlglot.exp.Select, sqlglot.exp.Subquery, sqlglot.exp.Star) is not None:
         return None
     if any(c.table not in ("", "t") for c in where.find_all(sqlglot.exp.Column)):
@@ -172,10 +178,9 @@ def _costly(condition: str) -> bool:
     """Whether a condition calls a macro (``wlz_upn_valid``) or a regular expression:
     worth testing once per distinct value. Comparisons and NULL tests cost less per row
     than finding the distinct values."""
-    where = sqlglot.parse_one(f"SELECT 1 FROM t WHERE {condition}", read="duckdb").args["where"]
     return any(
         isinstance(f, sqlglot.exp.Anonymous) or type(f).__name__.startswith("Regexp")
-        for f in where.find_all(sqlglot.exp.Func)
+        for f in _condition(condition).find_all(sqlglot.exp.Func)
     )
 
 

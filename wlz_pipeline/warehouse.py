@@ -127,16 +127,15 @@ def _sql_str(value: str) -> str:
 _UPN_WEIGHTED_SUM = " + ".join(f"{i} * wlz_upn_char(substr(u, {i}, 1))" for i in range(2, 14))
 
 
-def create_macros(con: duckdb.DuckDBPyConnection) -> None:
-    """Parsing helpers used by the staging SQL. Date formats come from the profiles."""
+def macro_sql() -> list[str]:
+    """The SQL that creates the parsing helpers used by the staging SQL (date formats come
+    from the profiles): run by ``create_macros``, hashed by ``bootstrap``'s fingerprint."""
     fmts = ", ".join(_sql_str(f) for f in date_formats())
-    con.execute(
+    return [
         f"""
         CREATE OR REPLACE MACRO wlz_date(v) AS
             CAST(try_strptime(trim(v), [{fmts}]) AS DATE);
-        """
-    )
-    con.execute(
+        """,
         """
         CREATE OR REPLACE MACRO wlz_timestamp(v) AS
             try_strptime(trim(v), ['%Y-%m-%d %H:%M:%S', '%Y-%m-%d %H:%M', '%d/%m/%Y %H:%M',
@@ -183,8 +182,14 @@ def create_macros(con: duckdb.DuckDBPyConnection) -> None:
                  WHEN month(d) >= 9
                      THEN year(d) || '/' || lpad(((year(d) + 1) % 100)::VARCHAR, 2, '0')
                  ELSE (year(d) - 1) || '/' || lpad((year(d) % 100)::VARCHAR, 2, '0') END;
-        """.replace("__UPN_WEIGHTED_SUM__", _UPN_WEIGHTED_SUM)
-    )
+        """.replace("__UPN_WEIGHTED_SUM__", _UPN_WEIGHTED_SUM),
+    ]
+
+
+def create_macros(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the parsing helpers (``macro_sql``)."""
+    for sql in macro_sql():
+        con.execute(sql)
 
 
 def duckdb_config() -> dict[str, str | int]:
@@ -212,20 +217,8 @@ def _schema_fingerprint(tables: dict[str, tuple[str, ...]]) -> str:
     """What ``bootstrap`` would create: schemas, meta and raw tables, macros (their SQL)."""
     import hashlib
 
-    recorder = _Recorder()
-    create_macros(recorder)
-    parts = [*SCHEMAS, META_DDL, *(_raw_ddl(t, f) for t, f in tables.items()), *recorder.sql]
+    parts = [*SCHEMAS, META_DDL, *(_raw_ddl(t, f) for t, f in tables.items()), *macro_sql()]
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()
-
-
-class _Recorder:
-    """Stands in for a connection to collect the SQL ``create_macros`` would run."""
-
-    def __init__(self) -> None:
-        self.sql: list[str] = []
-
-    def execute(self, sql: str, params: object = None) -> None:
-        self.sql.append(sql)
 
 
 def bootstrap(con: duckdb.DuckDBPyConnection) -> None:
