@@ -36,6 +36,18 @@ class WarehouseResource(dg.ConfigurableResource):
     def archive_dir(self) -> Path:
         return self.warehouse_path.parent / "archive"
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        # once per run (in-process executor): the run's GX worker starts importing GX now,
+        # on the other core, so the first suite does not wait for it (quality/gx_worker.py)
+        from wlz_pipeline.quality import gx_worker
+
+        gx_worker.start()
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        from wlz_pipeline.quality import gx_worker
+
+        gx_worker.stop()
+
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         con = warehouse.connect(self.warehouse_path)

@@ -29,6 +29,7 @@ class IngestSettings(BaseModel):
 class QualitySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     gx_results_kept: int = 7
+    gx_worker: bool = True
 
 
 class Settings(BaseModel):

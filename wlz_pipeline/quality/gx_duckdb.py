@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from wlz_pipeline.config import REPO_ROOT
+from wlz_pipeline.quality import gx_worker
 from wlz_pipeline.settings import load_settings
 
 SUITES_DIR = REPO_ROOT / "expectations"
@@ -160,7 +161,8 @@ def validate_versioned(
                 return SuiteOutcome.from_json(table, row[0]), False
     finally:
         con.close()
-    outcome = validate_table(warehouse, table, load_suite(suite_path))
+    # in the run's GX worker when it has one (quality/gx_worker.py)
+    outcome = gx_worker.run(validate_file, Path(warehouse), table, Path(suite_path))
     con = connect(warehouse)
     try:
         con.execute("DELETE FROM meta.suite_outcomes WHERE table_name = ?", [table])
@@ -200,9 +202,23 @@ def data_docs_index(warehouse: Path) -> Path:
     return gx_root(warehouse) / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
 
 
+def validate_file(warehouse: Path, table: str, suite_path: Path) -> SuiteOutcome:
+    """``validate_table`` with the suite read from its file (what the GX worker runs:
+    loading a suite needs GX too), without GX's result object (as an outcome read back
+    from ``meta.suite_outcomes`` is): sending that back would import GX in the caller."""
+    outcome = validate_table(warehouse, table, load_suite(suite_path))
+    outcome.validation_result = None
+    return outcome
+
+
 def build_data_docs_index(warehouse: Path) -> Path | None:
     """Rebuild the Data Docs index from the stored results (no page is re-rendered);
-    the index path, or None when nothing has been validated yet."""
+    the index path, or None when nothing has been validated yet. In the run's GX worker
+    when it has one (quality/gx_worker.py)."""
+    return gx_worker.run(_build_index, Path(warehouse))
+
+
+def _build_index(warehouse: Path) -> Path | None:
     import great_expectations as gx
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,

@@ -1,0 +1,108 @@
+"""The run's GX worker (wlz_pipeline/quality/gx_worker.py): suites validated there give
+the same outcome as in the run's process, which then never imports GX; failures come
+back as the caller's exceptions; a dead worker costs time, not a result; a Dagster run
+stops its worker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from wlz_pipeline.config import REPO_ROOT
+from wlz_pipeline.quality import gx_worker
+from wlz_pipeline.quality.gx_duckdb import SuiteError, load_suite, suite_files, validate_table
+
+
+@pytest.fixture
+def worker():
+    assert gx_worker.start()
+    try:
+        yield
+    finally:
+        gx_worker.stop()
+
+
+def test_without_a_worker_the_call_runs_here():
+    assert gx_worker.pid() is None
+    assert gx_worker.run(os.getpid) == os.getpid()
+
+
+def test_with_a_worker_the_call_runs_in_it(worker):
+    ran_in = gx_worker.run(os.getpid)
+    assert ran_in != os.getpid()
+    assert ran_in == gx_worker.pid()
+
+
+def test_the_workers_exception_is_raised_again_with_its_traceback(worker, tmp_path):
+    bad = tmp_path / "broken.json"
+    bad.write_text("{not json", encoding="utf-8")
+    with pytest.raises(SuiteError, match="not readable JSON") as info:
+        gx_worker.run(load_suite, bad)
+    assert any("in the GX worker" in note for note in info.value.__notes__)
+
+
+def test_a_dead_worker_falls_back_to_this_process(worker, caplog):
+    os.kill(gx_worker.pid(), 9)
+    with caplog.at_level(logging.WARNING, logger="wlz_pipeline.quality.gx_worker"):
+        assert gx_worker.run(os.getpid) == os.getpid()
+    assert "gone" in caplog.text
+    assert gx_worker.pid() is None  # not used again
+
+
+def test_stop_ends_the_worker_process(worker):
+    process = gx_worker._worker.process
+    assert process.is_alive()
+    gx_worker.stop()
+    assert gx_worker.pid() is None
+    assert not process.is_alive()
+    assert process.exitcode is not None
+
+
+def test_a_suite_validated_in_the_worker_matches_and_gx_stays_out_of_the_run(sample_run, tmp_path):
+    wh = tmp_path / "wlz.duckdb"
+    shutil.copy(sample_run.warehouse, wh)
+    suite = suite_files()["pupils"]
+    inline = validate_table(wh, "staging.pupils", load_suite(suite))
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from pathlib import Path
+        from wlz_pipeline.quality import gx_worker
+        from wlz_pipeline.quality.gx_duckdb import validate_versioned
+        gx_worker.start()
+        outcome, now = validate_versioned(
+            Path({str(wh)!r}), "staging.pupils", Path({str(suite)!r}), force=True
+        )
+        gx_worker.stop()
+        print(json.dumps({{"outcome": outcome.to_json(), "now": now,
+                          "gx_here": "great_expectations" in sys.modules}}))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["now"] is True
+    assert got["gx_here"] is False  # the worker imported GX, the run's process did not
+    assert got["outcome"] == inline.to_json()
+
+
+def test_a_dagster_run_stops_its_worker(sample_run):
+    # sample_run materialised the whole graph (its suites through the worker)
+    assert sample_run.result.success
+    assert gx_worker.pid() is None
+    import multiprocessing
+
+    assert not [p for p in multiprocessing.active_children() if p.name == "wlz-gx-worker"]
