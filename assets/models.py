@@ -70,6 +70,8 @@ def _make(model: Model) -> dg.AssetsDefinition:
                 # False: what it is built from has not changed since it was last built
                 "rebuilt": how != "unchanged",
                 "build": how,
+                # False: rebuilt the same as before, so its readers are not (versions.py)
+                "content_changed": bool(counts.get("content_changed", False)),
             }
         )
 

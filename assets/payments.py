@@ -12,16 +12,41 @@ publication.
 import dagster as dg
 
 from assets.resources import WarehouseResource
+from wlz_pipeline.payments.build import (
+    CLAIMS_INPUTS,
+    CLAIMS_TABLE,
+    LEDGER_INPUTS,
+    LEDGER_TABLE,
+    OUTCOMES_INPUTS,
+    OUTCOMES_TABLE,
+)
 
 OUTCOMES_KEY = dg.AssetKey(["marts", "outcomes"])
 LEDGER_KEY = dg.AssetKey(["marts", "payment_ledger"])
 CLAIMS_KEY = dg.AssetKey(["marts", "payment_claims"])
 
-_STAGING = ["enrolments", "pupils", "anchors", "calendar"]
+
+def _deps(tables: tuple[str, ...]) -> list[dg.AssetKey]:
+    """The staging and mart assets among a table's inputs (payments/build.py)."""
+    return [dg.AssetKey(t.split(".")) for t in tables if t.split(".")[0] in ("staging", "marts")]
 
 
-def _keys(*names: str) -> list[dg.AssetKey]:
-    return [dg.AssetKey(n.split("/")) for n in names]
+def _build(context, wlz: WarehouseResource, table: str, tables, build, extra=None) -> dict:  # noqa: ANN001
+    """Build ``table`` unless what it is built from is unchanged (wlz_pipeline/versions.py);
+    its metadata, with ``rebuilt`` and ``content_changed``."""
+    from wlz_pipeline import versions
+
+    with wlz.connect() as con:
+        result, rebuilt, changed = versions.build_versioned(
+            con, table, tables, build, force=wlz.rebuild_all, extra=extra
+        )
+        if not rebuilt:
+            context.log.info(f"{table}: inputs unchanged, not rebuilt")
+        meta = _metadata(con, table, result or {})
+    meta["rebuilt"] = rebuilt
+    # False: rebuilt the same as before, so its readers are not (versions.py)
+    meta["content_changed"] = changed
+    return meta
 
 
 def _metadata(con, table: str, result: dict) -> dict:  # noqa: ANN001
@@ -47,7 +72,7 @@ def _store(wlz: WarehouseResource):  # noqa: ANN202
 
 @dg.asset(
     key=OUTCOMES_KEY,
-    deps=_keys(*(f"staging/{t}" for t in _STAGING), "marts/risk_factors", "marts/risk_parameters"),
+    deps=_deps(OUTCOMES_INPUTS),
     group_name="marts",
     kinds={"duckdb", "python"},
     description="One row per enrolled child and rate-card outcome (rules.md §14): the measure "
@@ -55,21 +80,16 @@ def _store(wlz: WarehouseResource):  # noqa: ANN202
     "wave of the next year) values and risk, the change, and the status not_eligible / "
     "achieved / not_achieved / no_evidence with its reason and evidence.",
 )
-def outcomes(wlz: WarehouseResource) -> dg.MaterializeResult:
-    from wlz_pipeline.payments.build import OUTCOMES_TABLE, build_outcomes
+def outcomes(context: dg.AssetExecutionContext, wlz: WarehouseResource) -> dg.MaterializeResult:
+    from wlz_pipeline.payments.build import build_outcomes
 
-    with wlz.connect() as con:
-        result = build_outcomes(con)
-        meta = _metadata(con, OUTCOMES_TABLE, result)
+    meta = _build(context, wlz, OUTCOMES_TABLE, OUTCOMES_INPUTS, build_outcomes)
     return dg.MaterializeResult(metadata=meta)
 
 
 @dg.asset(
     key=LEDGER_KEY,
-    deps=[
-        OUTCOMES_KEY,
-        *_keys(*(f"staging/{t}" for t in [*_STAGING, "interactions", "partner_marks"])),
-    ],
+    deps=_deps(LEDGER_INPUTS),
     group_name="marts",
     kinds={"duckdb", "python"},
     description="The Collective Impact Bond ledger (rules.md §15): one line per payment and "
@@ -81,33 +101,35 @@ def outcomes(wlz: WarehouseResource) -> dg.MaterializeResult:
 def payment_ledger(
     context: dg.AssetExecutionContext, wlz: WarehouseResource
 ) -> dg.MaterializeResult:
-    from wlz_pipeline.payments.build import LEDGER_TABLE, build_ledger
+    from wlz_pipeline.payments.build import build_ledger
 
     store = _store(wlz)
-    with wlz.connect() as con:
-        result = build_ledger(con, store)
-        meta = _metadata(con, LEDGER_TABLE, result)
+    # the store lives outside the warehouse: its submissions are an input of their own
+    extra = {"claims_store": f"{store.root}|{store.fingerprint()}"}
+    meta = _build(
+        context, wlz, LEDGER_TABLE, LEDGER_INPUTS, lambda con: build_ledger(con, store), extra
+    )
     context.log.info(
-        f"payment ledger: {result['rows']} lines, {result['amount_pence']} pence; "
-        f"submitted periods {result['periods_submitted']} (store {result['store_dir']})"
+        f"payment ledger: {meta.get('dagster/row_count', '?')} lines; "
+        f"{'rebuilt' if meta['rebuilt'] else 'unchanged'} (store {store.root})"
     )
     return dg.MaterializeResult(metadata=meta)
 
 
 @dg.asset(
     key=CLAIMS_KEY,
-    deps=[LEDGER_KEY],
+    deps=_deps(CLAIMS_INPUTS),
     group_name="marts",
     kinds={"duckdb", "python"},
     description="One row per claim period and commissioner: lines, amount in pence and whether "
     "the period was submitted, reconciled to marts.payment_ledger.",
 )
-def payment_claims(wlz: WarehouseResource) -> dg.MaterializeResult:
-    from wlz_pipeline.payments.build import CLAIMS_TABLE, build_claims
+def payment_claims(
+    context: dg.AssetExecutionContext, wlz: WarehouseResource
+) -> dg.MaterializeResult:
+    from wlz_pipeline.payments.build import build_claims
 
-    with wlz.connect() as con:
-        result = build_claims(con)
-        meta = _metadata(con, CLAIMS_TABLE, result)
+    meta = _build(context, wlz, CLAIMS_TABLE, CLAIMS_INPUTS, build_claims)
     return dg.MaterializeResult(metadata=meta)
 
 

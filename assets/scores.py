@@ -36,21 +36,19 @@ def _make(mart: PythonMart) -> dg.AssetsDefinition:
         with wlz.connect() as con:
             # rebuilt only when its declared inputs changed (wlz_pipeline/versions.py;
             # tests/marts/test_python_mart_inputs.py proves the declarations complete)
-            version = versions.fingerprint(con, mart.inputs)
-            rebuilt = not (versions.current(con, mart.table, version) and not wlz.rebuild_all)
-            result: dict[str, object] = {}
-            if rebuilt:
-                versions.forget(con, mart.table)
-                result = mart.build(con)
-                versions.record(con, mart.table, version)
-            else:
+            result, rebuilt, changed = versions.build_versioned(
+                con, mart.table, mart.inputs, mart.build, force=wlz.rebuild_all
+            )
+            if not rebuilt:
                 context.log.info(f"{mart.table}: inputs unchanged, not rebuilt")
             # row count, column schema with the sidecar's descriptions, aggregate preview
             metadata = asset_metadata(con, schema, name)
-        for key, value in result.items():
+        for key, value in (result or {}).items():
             if key != "rows" and value is not None:
                 metadata[key] = _metadata_value(value)
         metadata["rebuilt"] = rebuilt
+        # False: rebuilt the same as before, so its readers are not (versions.py)
+        metadata["content_changed"] = changed
         return dg.MaterializeResult(metadata=metadata)
 
     return _build

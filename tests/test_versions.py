@@ -213,3 +213,87 @@ def test_only_a_model_that_says_so_is_built_by_partition(ingested):
     assert pupils.incremental is None
     with pytest.raises(ValueError, match="not an incremental model"):
         run_model(ingested, pupils, partitions=["140102"])
+
+
+# -- early cut-off: readers see what a table holds, not what it was built from ----------
+def _table(con, name: str, values: list[int]) -> None:
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT unnest(?::INTEGER[]) AS x", [values])
+
+
+def test_the_content_version_is_what_the_table_holds(con):
+    warehouse.bootstrap(con)
+    _table(con, "staging.t", [1, 2, 3])
+    first = versions.content_version(con, "staging.t")
+    _table(con, "staging.t", [3, 1, 2])  # same rows, another order
+    assert versions.content_version(con, "staging.t") == first
+    _table(con, "staging.t", [1, 2, 4])  # one value differs
+    assert versions.content_version(con, "staging.t") != first
+    _table(con, "staging.t", [1, 2, 3, 3])  # a duplicated row is a change
+    assert versions.content_version(con, "staging.t") != first
+    con.execute("CREATE OR REPLACE TABLE staging.t AS SELECT unnest([1, 2, 3]) AS y")
+    assert versions.content_version(con, "staging.t") != first  # renamed column
+    con.execute("CREATE OR REPLACE TABLE staging.t AS SELECT unnest([1, 2, 3])::BIGINT AS x")
+    assert versions.content_version(con, "staging.t") != first  # another type
+
+
+def test_a_rebuilt_table_that_comes_out_the_same_leaves_its_readers(con, tmp_path):
+    from wlz_pipeline.models import Model, build_model
+
+    warehouse.bootstrap(con)
+    (tmp_path / "cutoff_parity.sql").write_text(
+        "SELECT x % 2 AS parity, count(*) AS n FROM staging.cutoff_t GROUP BY ALL"
+    )
+    (tmp_path / "cutoff_reader.sql").write_text("SELECT sum(n) AS n FROM marts.cutoff_parity")
+    parity = Model("marts", "cutoff_parity", tmp_path / "cutoff_parity.sql")
+    reader = Model("marts", "cutoff_reader", tmp_path / "cutoff_reader.sql")
+
+    _table(con, "staging.cutoff_t", [1, 2, 3])  # parities 1, 0, 1
+    assert versions.record(con, "staging.cutoff_t", "v1")
+    assert build_model(con, parity)[1] == "full"
+    assert build_model(con, reader)[1] == "full"
+
+    # a new input whose parities are the same: parity is rebuilt, and comes out the same
+    _table(con, "staging.cutoff_t", [5, 4, 7])
+    assert versions.record(con, "staging.cutoff_t", "v2")
+    counts, how = build_model(con, parity)
+    assert how == "full" and counts["content_changed"] is False
+    assert build_model(con, reader)[1] == "unchanged"
+
+    # parities that differ: both are rebuilt, and the reader is right
+    _table(con, "staging.cutoff_t", [2, 2, 2, 2])
+    assert versions.record(con, "staging.cutoff_t", "v3")
+    counts, how = build_model(con, parity)
+    assert how == "full" and counts["content_changed"] is True
+    assert build_model(con, reader)[1] == "full"
+    assert con.execute("SELECT n FROM marts.cutoff_reader").fetchall() == [(4,)]
+
+    # a table recorded again with the same rows reports no change
+    assert not versions.record(con, "staging.cutoff_t", "v4")
+
+
+def test_a_suite_is_run_again_when_a_table_it_joins_to_changes(sample_run, tmp_path):
+    import shutil
+
+    from wlz_pipeline.quality.gx_duckdb import suite_files, suite_tables, validate_versioned
+
+    wh = tmp_path / "wlz.duckdb"
+    shutil.copy(sample_run.warehouse, wh)
+    suite = suite_files()["enrolments"]
+    assert suite_tables(suite) == ["staging.anchors", "staging.enrolments", "staging.link_workers"]
+    validate_versioned(wh, "staging.enrolments", suite, force=True)
+    assert validate_versioned(wh, "staging.enrolments", suite)[1] is False
+    # the link workers change (the enrolments do not): the suite's join may now fail
+    con = warehouse.connect(wh)
+    try:
+        con.execute(
+            "DELETE FROM staging.link_workers "
+            "WHERE lw_id = (SELECT min(lw_id) FROM staging.enrolments)"
+        )
+        assert versions.record(con, "staging.link_workers", "edited")
+    finally:
+        con.close()
+    outcome, validated_now = validate_versioned(wh, "staging.enrolments", suite)
+    assert validated_now is True
+    # an enrolment now names a link worker who is not there
+    assert [o for o in outcome.outcomes if not o.success]
+    assert validate_versioned(wh, "staging.enrolments", suite)[1] is False

@@ -220,7 +220,8 @@ def run_model(
 ) -> dict[str, int]:
     """Build one table in one transaction, recording ``version`` (and ``built_from``) as
     what it was built from (wlz_pipeline/versions.py; None: no version); returns row and
-    quarantine counts. With ``partitions`` (an incremental model's), only their rows and
+    quarantine counts, and whether the table's content changed (``content_changed``). With
+    ``partitions`` (an incremental model's), only their rows and
     quarantine entries are rebuilt; every other row stays as it is."""
     rules = model.rules()
     cand = f"_cand_{model.name}"
@@ -301,8 +302,10 @@ def run_model(
             con.execute(f"DROP TABLE {PARTS}")
         con.execute(f"DROP TABLE {cand}")
         con.execute(f"DROP TABLE IF EXISTS {RULE_VALUES}")
-        versions.record(con, model.table, version, built_from)
+        changed = versions.record(con, model.table, version, built_from)
         counts = table_counts(con, model.table)
+    # False: rebuilt and the same as before, so its readers need not be (versions.py)
+    counts["content_changed"] = changed
     return counts
 
 

@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS meta.table_versions (  -- wlz_pipeline/versions.py
     table_name   VARCHAR PRIMARY KEY,     -- schema.table
     version      VARCHAR NOT NULL,        -- fingerprint of what it was last built from
     built_at     TIMESTAMP NOT NULL,
-    inputs       VARCHAR                  -- JSON: each input's version, raw file receipts
+    inputs       VARCHAR,                 -- JSON: each input's version, raw file receipts
+    content      VARCHAR                  -- version of what it holds (readers see this)
 );
 CREATE TABLE IF NOT EXISTS meta.suite_outcomes (  -- quality/gx_duckdb.validate_versioned
     table_name   VARCHAR PRIMARY KEY,
@@ -242,6 +243,7 @@ def bootstrap(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(META_DDL)
     # added after the table's first version
     con.execute("ALTER TABLE meta.table_versions ADD COLUMN IF NOT EXISTS inputs VARCHAR")
+    con.execute("ALTER TABLE meta.table_versions ADD COLUMN IF NOT EXISTS content VARCHAR")
     for table, fields in tables.items():
         con.execute(_raw_ddl(table, fields))
         existing = {

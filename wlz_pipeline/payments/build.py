@@ -45,6 +45,21 @@ LEDGER_TABLE = "marts.payment_ledger"
 CLAIMS_TABLE = "marts.payment_claims"
 STATE_TABLE = "meta.payment_ledger_build"
 
+#: What each table is built from (wlz_pipeline/versions.py rebuilds it only when one of
+#: these changed; tests/marts/test_python_mart_inputs.py builds each from these alone).
+#: The registry gives the data's as-of date and the files' paths for the evidence; the
+#: ledger also reads the frozen-claims store, whose fingerprint is added to its inputs.
+_FACTS = ("staging.enrolments", "staging.pupils", "staging.anchors", "staging.calendar")
+OUTCOMES_INPUTS = (*_FACTS, "marts.risk_factors", "marts.risk_parameters", "meta.file_registry")
+LEDGER_INPUTS = (
+    *_FACTS,
+    "staging.interactions",
+    "staging.partner_marks",
+    "marts.outcomes",
+    "meta.file_registry",
+)
+CLAIMS_INPUTS = (LEDGER_TABLE,)
+
 OUTCOME_COLUMNS: tuple[tuple[str, str], ...] = (
     ("wlz_id", "VARCHAR"),
     ("cohort", "VARCHAR"),

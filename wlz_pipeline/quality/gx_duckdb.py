@@ -15,6 +15,7 @@ an upgrade fixes or breaks them, those tests say so.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import threading
 from dataclasses import asdict, dataclass, field
@@ -139,19 +140,32 @@ class SuiteOutcome:
         return cls(table=table, outcomes=outcomes)
 
 
+_TABLE_REF = re.compile(r"\b((?:staging|marts)\.[a-z_][a-z0-9_]*)\b")
+
+
+def suite_tables(suite_path: Path) -> list[str]:
+    """The staging and mart tables a suite's expectations name (its own among them)."""
+    return sorted(set(_TABLE_REF.findall(Path(suite_path).read_text(encoding="utf-8"))))
+
+
 def validate_versioned(
     warehouse: Path, table: str, suite_path: Path, force: bool = False
 ) -> tuple[SuiteOutcome, bool]:
-    """Validate ``table`` against the suite in ``suite_path``, unless it was validated at
-    the version it has now (wlz_pipeline/versions.py: same data, same code and suites,
-    so the same outcome) and ``force`` is off. Returns the outcome and whether it was
+    """Validate ``table`` against the suite in ``suite_path``, unless it was validated
+    when it and every table the suite names had the versions they have now
+    (wlz_pipeline/versions.py: same data, same code and suites, so the same outcome)
+    and ``force`` is off. Returns the outcome and whether it was
     validated just now."""
     from wlz_pipeline import versions
     from wlz_pipeline.warehouse import connect
 
     con = connect(warehouse)
     try:
-        version = versions.table_version(con, table, with_raw=False)
+        # the table's version and those of the tables the suite's queries join to (a
+        # new register must re-check the marks' UPNs against it), with the code's
+        version = versions.fingerprint(
+            con, [table, *suite_tables(suite_path)], Path(suite_path).read_text("utf-8")
+        )
         if version is not None and not (force or versions.rebuild_all()):
             row = con.execute(
                 "SELECT outcomes FROM meta.suite_outcomes WHERE table_name = ? AND version = ?",
