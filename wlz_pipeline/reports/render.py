@@ -15,6 +15,12 @@ scanned for WLZ ID- and UPN-shaped text before they are written (fail closed).
 ``restricted/`` is created owner-only (0700), its pages 0600. Each page is written to a
 temporary file and renamed; pages of an earlier render that are no longer produced (a
 child who left the register) are removed.
+
+The body of a child profile or a claim pack (``child_main.html``, ``claim_main.html``:
+tables and charts, most of the render's time) is cached in ``restricted/.cache/`` under a
+digest of everything it is rendered from (``cache.py``), so a night on which few children's
+data changed re-renders few bodies; the page around each body (generated at, publication
+run) is rendered every time.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import os
 import re
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -32,11 +39,15 @@ import jinja2
 from markupsafe import Markup, escape
 
 from wlz_pipeline import warehouse as wh
+from wlz_pipeline.payments import ledger
 from wlz_pipeline.payments.ledger import pounds
 from wlz_pipeline.publish import publication_path
 from wlz_pipeline.reports import published, restricted, svg
+from wlz_pipeline.reports.cache import FragmentCache, code_digest, source_files
 
-TEMPLATES = Path(__file__).parent / "templates"
+#: The reports code: every file of it is in the cache keys (``_cache``).
+PACKAGE = Path(__file__).parent
+TEMPLATES = PACKAGE / "templates"
 #: Text that must never appear on a page outside restricted/ (a WLZ ID; a UPN).
 IDENTIFIER_PATTERNS = {
     "a WLZ ID": re.compile(r"WLZ[0-9]{9}"),
@@ -56,6 +67,9 @@ class ReportResult:
     pages: Counter = field(default_factory=Counter)  # page type -> pages written
     removed: int = 0
     as_of_date: date | None = None
+    cache_hits: Counter = field(default_factory=Counter)  # page type -> bodies reused
+    cache_misses: Counter = field(default_factory=Counter)  # page type -> bodies rendered
+    cache_pruned: int = 0  # cache entries no page uses any more, removed
 
 
 def reports_dir(warehouse_file: str | Path, explicit: str | Path | None = None) -> Path:
@@ -134,6 +148,7 @@ def _environment(threshold: int) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        auto_reload=False,  # one environment per render: no need to stat each template
     )
     env.filters.update(
         pct=fmt_pct,
@@ -173,17 +188,20 @@ class _Writer:
     def __init__(self, out: Path) -> None:
         self.out = out
         self.written: set[Path] = set()
+        self._folders: set[Path] = set()  # made already (a render writes thousands of pages)
 
     def write(self, rel: str, html: str, *, restricted_page: bool) -> Path:
         path = self.out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.parent not in self._folders:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._folders.add(path.parent)
         if not restricted_page:
             assert_no_child_identifiers(html, rel)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                os.fchmod(fh.fileno(), 0o600 if restricted_page else 0o644)
                 fh.write(html)
-            os.chmod(tmp, 0o600 if restricted_page else 0o644)
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
@@ -263,6 +281,39 @@ def _child_charts(child: restricted.ChildProfile) -> dict[str, Any]:
     return charts
 
 
+# -- cached page bodies -------------------------------------------------------------------
+def _cache(out_dir: Path, enabled: bool) -> FragmentCache:
+    """The body cache of ``out_dir`` (under restricted/: the bodies name children), salted
+    with the digest of the code that renders them: this package (its Python and
+    templates) and the module of the ``gbp`` filter."""
+    salt = code_digest(source_files(PACKAGE, TEMPLATES, extra=[Path(ledger.__file__)]))
+    return FragmentCache(out_dir / "restricted" / ".cache" if enabled else None, salt)
+
+
+def _body(
+    env: jinja2.Environment,
+    cache: FragmentCache,
+    template: str,
+    kind: str,
+    inputs: dict[str, Any],
+    drawn: Callable[[], dict[str, Any]] | None = None,
+) -> Markup:
+    """``template`` rendered from ``inputs`` alone, or its cached rendering.
+
+    The key is the digest of ``inputs`` and the suppression threshold (the environment's
+    only setting a template can read); the template and the code are in the cache's salt.
+    ``drawn`` adds values computed from ``inputs`` (the charts) only when the body is
+    rendered: they must depend on nothing else. The body's chart ids are numbered from 1,
+    so it is the same whatever was rendered before it."""
+    key = cache.key(template, (env.globals["threshold"], inputs))
+    html = cache.get(kind, key)
+    if html is None:
+        with svg.page_ids():
+            html = env.get_template(template).render(**inputs, **(drawn() if drawn else {}))
+        cache.put(key, html)
+    return Markup(html)
+
+
 # -- the whole render ---------------------------------------------------------------------
 def render_reports(
     warehouse_file: str | Path,
@@ -270,9 +321,13 @@ def render_reports(
     *,
     publication_file: str | Path | None = None,
     now: datetime | None = None,
+    cache: bool = True,
 ) -> ReportResult:
     """Render every report from the publication (public pages) and the restricted
-    warehouse (child profiles, claim packs). Raises ``ReportError``."""
+    warehouse (child profiles, claim packs). Raises ``ReportError``.
+
+    ``cache=False`` renders every body afresh and leaves the body cache untouched (the
+    pages are the same bytes either way)."""
     warehouse_file = Path(warehouse_file).resolve()
     pub_path = publication_path(warehouse_file, publication_file)
     if not pub_path.is_file():
@@ -305,30 +360,40 @@ def render_reports(
     out_dir.mkdir(parents=True, exist_ok=True)
     _restricted_dirs(out_dir)
 
+    bodies = _cache(out_dir, cache)
     mark = env.globals["suppression_mark"]
     if waves:
-        charts = {w.slug: _summary_chart(w, mark) for w in waves}
+        with svg.page_ids():
+            charts = {w.slug: _summary_chart(w, mark) for w in waves}
         html = env.get_template("summary.html").render(
             **base, waves=waves, charts=charts, root="", restricted_page=False
         )
         writer.write("summary.html", html, restricted_page=False)
         result.pages["summary"] += 1
+    partner_page = env.get_template("partner.html")
     for card in cards:
-        html = env.get_template("partner.html").render(
-            **base, card=card, root="../", restricted_page=False
-        )
+        html = partner_page.render(**base, card=card, root="../", restricted_page=False)
         writer.write(f"partners/{card.file_name}", html, restricted_page=False)
         result.pages["partner"] += 1
+    child_page = env.get_template("child.html")
     for child in children:
-        html = env.get_template("child.html").render(
-            **base, child=child, charts=_child_charts(child), root="../../", restricted_page=True
+        main = _body(
+            env,
+            bodies,
+            "child_main.html",
+            "child",
+            {"child": child, "as_of_date": pub.as_of_date},
+            lambda child=child: {"charts": _child_charts(child)},
+        )
+        html = child_page.render(
+            **base, child=child, main=main, root="../../", restricted_page=True
         )
         writer.write(f"restricted/children/{child.file_name}", html, restricted_page=True)
         result.pages["child"] += 1
+    claim_page = env.get_template("claim.html")
     for pack in packs:
-        html = env.get_template("claim.html").render(
-            **base, pack=pack, root="../../", restricted_page=True
-        )
+        main = _body(env, bodies, "claim_main.html", "claim", {"pack": pack})
+        html = claim_page.render(**base, pack=pack, main=main, root="../../", restricted_page=True)
         writer.write(f"restricted/claims/{pack.file_name}", html, restricted_page=True)
         result.pages["claim"] += 1
     html = env.get_template("restricted_index.html").render(
@@ -356,4 +421,6 @@ def render_reports(
     if not waves and (out_dir / "summary.html").exists():
         (out_dir / "summary.html").unlink()
         result.removed += 1
+    result.cache_hits, result.cache_misses = bodies.hits, bodies.misses
+    result.cache_pruned = bodies.prune()
     return result

@@ -204,7 +204,8 @@ def child_profiles(con: duckdb.DuckDBPyConnection, as_of: date | None) -> list[C
                   template_returned
            FROM marts.engagement_programme WHERE list_contains(?, wlz_id)
            ORDER BY academic_year,
-                    CASE term WHEN 'autumn' THEN 1 WHEN 'spring' THEN 2 ELSE 3 END""",
+                    CASE term WHEN 'autumn' THEN 1 WHEN 'spring' THEN 2 ELSE 3 END,
+                    programme, partner_id""",
     )
     # (programme, session_date, status, engagement) per child, as tuples: the most rows
     # of any of these queries, and only ever read as tuples
@@ -216,7 +217,7 @@ def child_profiles(con: duckdb.DuckDBPyConnection, as_of: date | None) -> list[C
                            WHEN bool_or(missed) THEN 'missed' ELSE 'not counted' END AS status,
                       max(engagement) AS engagement
                FROM staging.partner_marks WHERE list_contains(?, wlz_id)
-               GROUP BY ALL ORDER BY session_date""",
+               GROUP BY ALL ORDER BY session_date, programme""",
             [ids],
         ).fetchall():
             sessions[row[0]].append(row[1:])

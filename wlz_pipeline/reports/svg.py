@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date
 
 from markupsafe import Markup, escape
@@ -21,11 +23,25 @@ PALETTE = ("#1f4e79", "#b35900", "#4d6b1f", "#6b2d5c")
 INK = "#1a1a1a"
 GRID = "#8a8a8a"
 
+#: Element ids of charts drawn outside ``page_ids`` (one sequence for the process).
 _ids = itertools.count(1)
+_page_ids: ContextVar[Iterator[int] | None] = ContextVar("svg_page_ids", default=None)
+
+
+@contextmanager
+def page_ids() -> Iterator[None]:
+    """Number the charts drawn inside the block from 1: their ids (``weeks-t1``) then
+    depend only on the page's own charts, so a page renders to the same bytes whatever
+    was rendered before it (its body can be cached), and stay unique within the page."""
+    token = _page_ids.set(itertools.count(1))
+    try:
+        yield
+    finally:
+        _page_ids.reset(token)
 
 
 def _id(prefix: str) -> str:
-    return f"{prefix}{next(_ids)}"
+    return f"{prefix}{next(_page_ids.get() or _ids)}"
 
 
 def _open(width: int, height: int, title: str, desc: str, prefix: str) -> tuple[str, str]:
@@ -49,6 +65,12 @@ def _day(d: date) -> str:
 def _session_tip(day: date, status: str, rating: int | None) -> str:
     """The escaped tooltip of one session point (the same few thousand on every page)."""
     return str(escape(f"{_day(day)}: {status}" + (f", engagement {rating}" if rating else "")))
+
+
+@functools.lru_cache(maxsize=16384)
+def _week_tip(week: date, value: float, unit: str) -> str:
+    """The escaped tooltip of one week's column (weeks and minutes recur across pages)."""
+    return str(escape(f"week of {_day(week)}: {value:g} {unit}"))
 
 
 def _text(x: float, y: float, s: str, anchor: str = "start", size: int = 12, **attrs) -> str:
@@ -147,22 +169,24 @@ def weekly_columns(
         out.append(_text(left - 4, gy + 4, f"{val:g}", "end", 10))
     n = max(len(weeks), 1)
     col = plot_w / n
+    # what is the same for every week, formatted once (a page draws a few hundred weeks)
+    inset, half, bottom_y = col * 0.1, col / 2, top + plot_h
+    bar = f'width="{max(col * 0.8, 0.8):.1f}" '
+    dot = f'cy="{top + plot_h + 8}" r="{min(col / 2.6, 3.2):.1f}" '
     last_month, last_label_x = None, -1e9
     for i, (week, value, met) in enumerate(weeks):
         x = left + i * col
         h = plot_h * value / ymax
         if value:
             out.append(
-                f'<rect x="{x + col * 0.1:.1f}" y="{top + plot_h - h:.1f}" '
-                f'width="{max(col * 0.8, 0.8):.1f}" height="{h:.1f}" fill="{PALETTE[0]}">'
-                f"<title>{escape(f'week of {_day(week)}: {value:g} {unit}')}</title></rect>"
+                f'<rect x="{x + inset:.1f}" y="{bottom_y - h:.1f}" {bar}height="{h:.1f}" '
+                f'fill="{PALETTE[0]}"><title>{_week_tip(week, value, unit)}</title></rect>'
             )
         if met is not None:
-            cy = top + plot_h + 8
             fill = PALETTE[1] if met else "#ffffff"
             out.append(
-                f'<circle cx="{x + col / 2:.1f}" cy="{cy}" r="{min(col / 2.6, 3.2):.1f}" '
-                f'fill="{fill}" stroke="{PALETTE[1]}" stroke-width="1"/>'
+                f'<circle cx="{x + half:.1f}" {dot}fill="{fill}" stroke="{PALETTE[1]}" '
+                'stroke-width="1"/>'
             )
         month = (week.year, week.month)
         first = last_month is None
@@ -203,32 +227,40 @@ def session_strip(
         out.append(_text(left - 4, gy + 4, str(k), "end", 10))
     n = max(len(sessions), 1)
     step = plot_w / n
+    span = max(scale_max - 1, 1)
+    # the y of each mark, formatted once (a page draws a few hundred sessions)
+    rated: dict[int, str] = {}  # rating -> y of its dot
+    baseline = f"{top + plot_h:.1f}"
+    below = top + plot_h + 12
+    above_s, below_s = f"{below - 3:.1f}", f"{below + 3:.1f}"
     points = []
     for i, (day, status, rating) in enumerate(sessions):
         x = left + step * (i + 0.5)
+        xs = f"{x:.1f}"
         tip = _session_tip(day, status, rating)
         if status == "attended" and rating:
-            y = top + plot_h - plot_h * (rating - 1) / max(scale_max - 1, 1)
-            points.append(f"{x:.1f},{y:.1f}")
+            y = rated.get(rating)
+            if y is None:
+                y = rated[rating] = f"{top + plot_h - plot_h * (rating - 1) / span:.1f}"
+            points.append(f"{xs},{y}")
             out.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5" fill="{PALETTE[0]}">'
+                f'<circle cx="{xs}" cy="{y}" r="3.5" fill="{PALETTE[0]}">'
                 f"<title>{tip}</title></circle>"
             )
         elif status == "attended":
             out.append(
-                f'<circle cx="{x:.1f}" cy="{top + plot_h:.1f}" r="3.5" fill="#ffffff" '
+                f'<circle cx="{xs}" cy="{baseline}" r="3.5" fill="#ffffff" '
                 f'stroke="{PALETTE[0]}"><title>{tip}</title></circle>'
             )
         elif status == "missed":
-            y = top + plot_h + 12
+            xm = f"{x - 3:.1f}"
             out.append(
-                f'<path d="M{x - 3:.1f},{y - 3:.1f} l6,6 M{x - 3:.1f},{y + 3:.1f} l6,-6" '
+                f'<path d="M{xm},{above_s} l6,6 M{xm},{below_s} l6,-6" '
                 f'stroke="{PALETTE[1]}" stroke-width="1.6"><title>{tip}</title></path>'
             )
         else:
-            y = top + plot_h + 12
             out.append(
-                f'<line x1="{x:.1f}" y1="{y - 3:.1f}" x2="{x:.1f}" y2="{y + 3:.1f}" '
+                f'<line x1="{xs}" y1="{above_s}" x2="{xs}" y2="{below_s}" '
                 f'stroke="{GRID}" stroke-width="1"><title>{tip}</title></line>'
             )
     if len(points) > 1:
