@@ -36,20 +36,15 @@ class WarehouseResource(dg.ConfigurableResource):
     def archive_dir(self) -> Path:
         return self.warehouse_path.parent / "archive"
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        # once per run (in-process executor): the run's GX worker starts importing GX now,
-        # on the other core, so the first suite does not wait for it (quality/gx_worker.py)
+    @contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        # the first step of a run starts the process's GX worker, which imports GX on the
+        # other core meanwhile, so the first suite does not wait for it (it ends with the
+        # run's process; quality/gx_worker.py). Not a resource lifecycle hook: those make
+        # Dagster treat the resource as a context manager, which sensors cannot open.
         from wlz_pipeline.quality import gx_worker
 
         gx_worker.start()
-
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        from wlz_pipeline.quality import gx_worker
-
-        gx_worker.stop()
-
-    @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         con = warehouse.connect(self.warehouse_path)
         try:
             warehouse.bootstrap(con)

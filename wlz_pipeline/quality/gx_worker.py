@@ -4,8 +4,8 @@
 SQLAlchemy, SciPy and Altair), and it is pure Python: a thread cannot overlap it with
 anything else. A run that validates at all paid it in full before its first suite; on
 an incremental night that was about a tenth of the night (issue 9). So each Dagster run
-starts one worker process as soon as its resources are set up
-(``assets/resources.py``), the worker imports GX on the other core while ingestion and
+starts one worker process when its first step opens the warehouse
+(``assets/resources.py``): the worker imports GX on the other core while ingestion and
 the first models run, and every suite and Data Docs build of the run then goes to it.
 The run's own process never imports GX.
 
@@ -17,8 +17,11 @@ raised in the worker is raised again by ``run``. If the worker has died, ``run``
 in the log and calls the function inline instead: a lost worker costs time, never a
 result. ``quality.gx_worker: false`` in config/settings.yaml turns the worker off.
 
-The worker exits when asked (``stop``, at the end of the run), and also when its parent
-goes away without asking (its end of the pipe closes).
+The worker is started by the first step of a run that opens the warehouse
+(``WarehouseResource.connect``) and waits, idle, between calls. It exits with the run's
+process: at a normal exit (it is a daemon process), and also when the process ends
+without one (``wlz run`` leaves by ``os._exit``; its end of the pipe closes). ``stop``
+ends it at once.
 """
 
 from __future__ import annotations
@@ -119,6 +122,9 @@ def enabled() -> bool:
 def start() -> bool:
     """Start this process's worker (idempotent); False when the setting turns it off."""
     global _worker
+    worker = _worker
+    if worker is not None and worker.process.is_alive():
+        return True
     if not enabled():
         return False
     with _lock:
