@@ -240,22 +240,30 @@ def test_a_template_or_a_setting_change_re_renders_every_body(rendered_copy, tmp
     ).read_text(encoding="utf-8")
     _assert_same_as_uncached(rendered_copy, out, tmp_path / "fresh_template")
     monkeypatch.undo()
-    # the settings the bodies read: the suppression threshold (both bodies), the as-of
-    # date (a child's age, the open alerts' caption; not a claim pack)
+    # the setting both bodies read: the suppression threshold
     publication = rendered_copy.parent / "wlz_bi.duckdb"
-    for n, (change, rendered) in enumerate(
-        (
-            ("SET suppression_threshold = suppression_threshold + 1", everything),
-            ("SET as_of_date = as_of_date + 1", {"child": children}),
-        )
-    ):
-        _render(rendered_copy, out)  # settle: every body cached for these settings
-        with duckdb.connect(str(publication)) as con:
-            con.execute(f"UPDATE bi.publication {change}")
-        result = _render(rendered_copy, out)
-        assert result.cache_misses == rendered, change
-        assert sum(result.cache_hits.values()) == children + claims - sum(rendered.values())
-        _assert_same_as_uncached(rendered_copy, out, tmp_path / f"fresh_setting{n}")
+    _render(rendered_copy, out)  # settle: every body cached for these settings
+    with duckdb.connect(str(publication)) as con:
+        con.execute("UPDATE bi.publication SET suppression_threshold = suppression_threshold + 1")
+    result = _render(rendered_copy, out)
+    assert result.cache_misses == everything
+    assert result.cache_hits == {}
+    _assert_same_as_uncached(rendered_copy, out, tmp_path / "fresh_threshold")
+    # a new as-of date (every night with new data): only the bodies whose own data it
+    # changes (a child's age) are rendered again; every page shows the new date in the
+    # caption of its open follow-ups, which is filled in when the page is written
+    _render(rendered_copy, out)
+    with duckdb.connect(str(publication)) as con:
+        (as_of,) = con.execute(
+            "UPDATE bi.publication SET as_of_date = as_of_date + 30 RETURNING as_of_date"
+        ).fetchone()
+    result = _render(rendered_copy, out)
+    assert 0 < result.cache_misses.get("child", 0) < children  # some turned a month older
+    assert result.cache_hits["claim"] == claims
+    pages = [p.read_text(encoding="utf-8") for p in (out / "restricted" / "children").glob("*")]
+    captions = [p for p in pages if "Follow-ups open on" in p]
+    assert captions and all(f"Follow-ups open on {as_of:%d %b %Y}<" in p for p in captions)
+    _assert_same_as_uncached(rendered_copy, out, tmp_path / "fresh_as_of")
 
 
 @pytest.mark.slow

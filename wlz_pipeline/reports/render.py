@@ -290,6 +290,12 @@ def _cache(out_dir: Path, enabled: bool) -> FragmentCache:
     return FragmentCache(out_dir / "restricted" / ".cache" if enabled else None, salt)
 
 
+#: Where a cached child body shows the publication's as-of date: the date is put in when
+#: the page is written, so a night with new data (a new as-of date) still finds the
+#: bodies of the children whose own data did not change.
+AS_OF_SLOT = Markup("<!--wlz:as-of-date-->")
+
+
 def _body(
     env: jinja2.Environment,
     cache: FragmentCache,
@@ -382,9 +388,10 @@ def render_reports(
             bodies,
             "child_main.html",
             "child",
-            {"child": child, "as_of_date": pub.as_of_date},
+            {"child": child, "as_of_date": AS_OF_SLOT},
             lambda child=child: {"charts": _child_charts(child)},
         )
+        main = Markup(str(main).replace(AS_OF_SLOT, str(escape(fmt_date(pub.as_of_date)))))
         html = child_page.render(
             **base, child=child, main=main, root="../../", restricted_page=True
         )
