@@ -7,13 +7,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+from dataclasses import dataclass, field
 from datetime import date
 
 import duckdb
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from wlz_pipeline.pseudonym import PseudonymKey
-from wlz_pipeline.publish import _Keys, privacy_scan, restricted_values_sql
+from wlz_pipeline.publish import (
+    _TOKEN_PATTERNS,
+    _TRIMMED_CELL,
+    _WORD_SPLIT,
+    _Keys,
+    privacy_scan,
+    restricted_names_sql,
+    restricted_values_sql,
+)
 
 SECRET = b"test-only-pseudonym-key-0123456789"
 
@@ -170,25 +182,201 @@ def test_whole_restricted_values_are_found_and_allowed_columns_skip_names(con):
     ]
 
 
+@dataclass(frozen=True)
+class _CountingKey(PseudonymKey):
+    """A key that records the identities it was asked for."""
+
+    asked: list = field(default_factory=list, compare=False)
+
+    def child_key(self, wlz_id, upn=None, anchor_urn=None):
+        self.asked.append((wlz_id, upn, anchor_urn))
+        return super().child_key(wlz_id, upn, anchor_urn)
+
+
+def _keyed(con: duckdb.DuckDBPyConnection, keys: _Keys, sql: str) -> list[tuple]:
+    """(upn, key) of every row of ``sql``, joined to the key table as _plan_table does."""
+    table = keys.register(sql, {"wlz_id": "wlz_id", "upn": "upn", "anchor_urn": "anchor_urn"})
+    return con.execute(
+        f"""SELECT coalesce(s.upn, '-'), k.k FROM ({sql}) AS s
+            LEFT JOIN {table} AS k ON k.w IS NOT DISTINCT FROM CAST(s.wlz_id AS VARCHAR)
+             AND k.u IS NOT DISTINCT FROM CAST(s.upn AS VARCHAR)
+             AND k.a IS NOT DISTINCT FROM CAST(s.anchor_urn AS VARCHAR)
+            ORDER BY ALL"""
+    ).fetchall()
+
+
 def test_child_keys_follow_the_hmac_definition_in_every_table(con):
     con.execute(
         """CREATE TABLE wh.staging.enrolments AS SELECT * FROM (VALUES
              ('WLZ000000001', 'K205200116001')) AS t(wlz_id, upn)"""
     )
-    keys = _Keys(con, PseudonymKey(SECRET, "environment", 32))
+    key = _CountingKey(SECRET, "environment", 32)
+    keys = _Keys(con, key)
     enrolled = hmac.new(SECRET, b"WLZ000000001", hashlib.sha256).hexdigest()[:32]
     screened = "s" + hmac.new(SECRET, b"upn:100002:L213200117002", hashlib.sha256).hexdigest()[:31]
-    ident = {"wlz_id": "wlz_id", "upn": "upn", "anchor_urn": "anchor_urn"}
-    sources = [
+    first = (
         "SELECT 'WLZ000000001' AS wlz_id, 'K205200116001' AS upn, '100001' AS anchor_urn "
-        "UNION ALL SELECT NULL, 'L213200117002', '100002'",
-        # the same children again (the enrolled one by UPN only), and one with no identity
+        "UNION ALL SELECT NULL, 'L213200117002', '100002' "
+        "UNION ALL SELECT NULL, 'L213200117002', '100002'"
+    )
+    # the same children again (the enrolled one by UPN only), and one with no identity
+    second = (
         "SELECT NULL AS wlz_id, 'K205 2001 16001' AS upn, '100001' AS anchor_urn "
-        "UNION ALL SELECT NULL, 'L213200117002', '100002' UNION ALL SELECT NULL, NULL, NULL",
+        "UNION ALL SELECT NULL, 'L213200117002', '100002' UNION ALL SELECT NULL, NULL, NULL "
+        "UNION ALL SELECT NULL, NULL, NULL"
+    )
+    assert _keyed(con, keys, first) == [
+        ("K205200116001", enrolled),
+        ("L213200117002", screened),
+        ("L213200117002", screened),
     ]
-    got = []
-    for sql in sources:
-        view = keys.register(sql, ident)
-        got.append(dict(con.execute(f"SELECT coalesce(u, '-'), k FROM {view}").fetchall()))
-    assert got[0] == {"K205200116001": enrolled, "L213200117002": screened}
-    assert got[1] == {"K205 2001 16001": enrolled, "L213200117002": screened, "-": None}
+    assert _keyed(con, keys, second) == [
+        ("-", None),
+        ("-", None),
+        ("K205 2001 16001", enrolled),
+        ("L213200117002", screened),
+    ]
+    # each identity is keyed once per publication, however many rows and tables hold it
+    assert sorted(key.asked, key=str) == sorted(
+        [
+            ("WLZ000000001", "K205200116001", "100001"),
+            (None, "L213200117002", "100002"),
+            ("WLZ000000001", "K205 2001 16001", "100001"),  # through the register
+            (None, None, None),
+        ],
+        key=str,
+    )
+    # a source without an anchor column, and an integer-typed WLZ ID column
+    table = keys.register("SELECT 7 AS wlz_id, NULL AS upn", {"wlz_id": "wlz_id", "upn": "upn"})
+    assert con.execute(f"SELECT k FROM {table} WHERE w = '7' AND a IS NULL").fetchall() == [
+        (hmac.new(SECRET, b"7", hashlib.sha256).hexdigest()[:32],)
+    ]
+    assert con.execute(f"SELECT count(*), count(DISTINCT (w, u, a)) FROM {table}").fetchall() == [
+        (5, 5)
+    ]
+
+
+def test_each_shape_is_reported_per_column_as_its_own_pattern_finds_it(con):
+    """UPN-, WLZ ID- and postcode-shaped text, counted per column and pattern exactly as
+    each pattern alone finds it (Python's re reads these ASCII patterns as RE2 does). No
+    restricted tables: only the shapes are looked for."""
+    cells = {
+        ("alerts", "evidence"): [
+            '{"upn":"K205200116001"}',  # a UPN inside JSON
+            "K2052001160011",  # 14 characters: not a UPN
+            "ref WLZ000000001, WLZ000000002",  # WLZ IDs
+            "no shape at all",
+            "W6 9AA and K205200116001",  # a postcode and a UPN
+        ],
+        ("outcomes", "measure"): ["SW1A 1AA", "sw1a 1aa", "WLZ12345678", "N304200118003."],
+    }
+    for (table, column), values in cells.items():
+        con.execute(
+            f"CREATE TABLE pub.bi.{table} AS SELECT unnest(?::VARCHAR[]) AS {column}", [values]
+        )
+    expected = []
+    for what, pattern in _TOKEN_PATTERNS.items():
+        for (table, column), values in sorted(cells.items()):
+            n = sum(1 for v in set(values) if re.search(pattern, v))
+            if n:
+                expected.append(f"bi.{table}.{column}: {n} values containing {what}")
+    assert privacy_scan(con, {}) == expected
+    assert len(expected) == 5  # every pattern finds something, in both tables
+
+
+#: Characters that make word splitting awkward: separators of every kind (spaces, NBSP,
+#: tab, quotes, JSON punctuation, combining marks, emoji), word characters that are not
+#: letters (digits, hyphens, apostrophes) and letters beyond ASCII.
+_AWKWARD = " \"{}[]:,._/\t\u00a0\u3000\u2019'-\u0301😀é9"
+_NAMES = [("Chloé", "Okafor"), ("Ana", "Cruz"), ("Lee", "Lee"), ("O'Neil", "Smith-Jones")]
+
+
+def _full_names_by_definition(con: duckdb.DuckDBPyConnection, cells: list[str]) -> int:
+    """How many cells hold a child's forename and surname as words, by the definition: a
+    cell's words are ``regexp_split_to_array(v, _WORD_SPLIT)``, the children's name words
+    those of restricted_names_sql; only cells with a space are looked at."""
+    names = con.execute(restricted_names_sql(con) or "SELECT NULL, NULL WHERE false").fetchall()
+    hits = 0
+    for v in set(cells):
+        if " " not in v:
+            continue
+        words = set(
+            con.execute("SELECT regexp_split_to_array(?, ?)", [v, _WORD_SPLIT]).fetchall()[0][0]
+        )
+        hits += any(f in words and s in words for f, s in names)
+    return hits
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.lists(
+            st.one_of(
+                st.sampled_from([w for pair in _NAMES for w in pair] + ["(Ann", "Jones)"]),
+                st.text(alphabet=_AWKWARD, min_size=1, max_size=3),
+            ),
+            min_size=1,
+            max_size=8,
+        ).map("".join),
+        min_size=1,
+        max_size=12,
+    ),
+    st.booleans(),
+)
+@example(["O'Neil", "Smith-Jones"], False)  # apostrophes and hyphens are word characters
+@example(['{"who":"O\'Neil","with":"Smith-Jones"}', "x"], False)  # in JSON, no space between
+@example(['{"a":"Chloé"}', "Okafor_x"], False)  # quotes and _ separate words
+@example([" (Ann", "Jones) "], True)  # empty first and last words, names cut to them
+@example(["Chloé\u00a0Okafor"], False)  # a no-break space is no space: not looked at
+@example(["Lee", "x"], False)  # forename and surname the same word
+@example(["Chloé\u0301 Okafor", "Ana’s Cruz"], False)  # a combining mark separates; ’ does not
+def test_the_full_name_search_finds_what_the_word_split_definition_finds(con, texts, odd_names):
+    """The search cuts cells at spaces and quotes before splitting words (to be fast); it
+    must find exactly the cells the plain definition finds, awkward characters, empty
+    first or last words and names that start or end with a separator included."""
+    for table in ("raw.pupils", "staging.pupils"):
+        con.execute(f"DROP TABLE IF EXISTS wh.{table}")
+    con.execute("DROP TABLE IF EXISTS pub.bi.alerts")
+    pairs = _NAMES + ([("(Ann", "Jones)"), (" -Bo", "Ek. ")] if odd_names else [])
+    con.execute(
+        "CREATE TABLE wh.staging.pupils AS SELECT unnest(?::VARCHAR[]) AS forename, "
+        "unnest(?::VARCHAR[]) AS surname",
+        [[f for f, _ in pairs], [s for _, s in pairs]],
+    )
+    cells = [*texts, " ".join(texts)]
+    con.execute("CREATE TABLE pub.bi.alerts AS SELECT unnest(?::VARCHAR[]) AS evidence", [cells])
+    expected = _full_names_by_definition(con, cells)
+    found = [f for f in privacy_scan(con, {}) if "full name" in f]
+    assert found == (
+        [f"bi.alerts.evidence: {expected} values containing a child's full name"]
+        if expected
+        else []
+    )
+
+
+def test_whole_values_are_compared_trimmed_as_trim_does(con):
+    """The whole-value comparison trims only texts that can change; for every text that
+    is the same as trim(v), and trim() leaves printable ASCII alone (the shortcut's
+    premise: a DuckDB whose trim() did not would fail here)."""
+    odd = [" ", "\t", "\n", "\u00a0", "\u3000", "\u2003", "\u200b", "\u0301", "é", "😀", "~", "!"]
+    values = ["", "x", "ab", *odd, *(a + "x" + b for a in odd for b in odd)]
+    values += [a + "Okafor" for a in odd] + ["Okafor" + b for b in odd] + ["x" * 5000 + " "]
+    con.execute("CREATE TABLE t AS SELECT unnest(?::VARCHAR[]) AS v", [values])
+    assert con.execute(
+        f"SELECT count(*) FROM t WHERE ({_TRIMMED_CELL}) IS DISTINCT FROM trim(v)"
+    ).fetchall() == [(0,)]
+    assert con.execute(
+        "SELECT count(*) FROM range(33, 127) AS r(c) WHERE trim(chr(c::INTEGER)) <> chr(c::INTEGER)"
+    ).fetchall() == [(0,)]
+    # and the scan finds a name padded with a no-break space as a whole restricted value
+    _awkward_warehouse(con)
+    con.execute(
+        "CREATE TABLE pub.bi.outcomes AS SELECT * FROM (VALUES ('\u00a0Okafor'), ('Okafor\u3000'),"
+        " ('Okafor\t')) AS t(note)"
+    )
+    assert privacy_scan(con, {})[0] == (
+        "bi.outcomes.note: 2 values equal to restricted values (names, UPNs, dates of "
+        "birth, postcodes, notes)"
+    )
