@@ -248,27 +248,32 @@ def test_a_rebuilt_table_that_comes_out_the_same_leaves_its_readers(con, tmp_pat
     reader = Model("marts", "cutoff_reader", tmp_path / "cutoff_reader.sql")
 
     _table(con, "staging.cutoff_t", [1, 2, 3])  # parities 1, 0, 1
-    assert versions.record(con, "staging.cutoff_t", "v1")
+    assert versions.record(con, "staging.cutoff_t", "v1") == versions.content_version(
+        con, "staging.cutoff_t"
+    )
     assert build_model(con, parity)[1] == "full"
     assert build_model(con, reader)[1] == "full"
 
     # a new input whose parities are the same: parity is rebuilt, and comes out the same
     _table(con, "staging.cutoff_t", [5, 4, 7])
-    assert versions.record(con, "staging.cutoff_t", "v2")
+    before = versions.content_of(con, "staging.cutoff_t")
+    assert versions.record(con, "staging.cutoff_t", "v2") != before
     counts, how = build_model(con, parity)
     assert how == "full" and counts["content_changed"] is False
     assert build_model(con, reader)[1] == "unchanged"
 
     # parities that differ: both are rebuilt, and the reader is right
     _table(con, "staging.cutoff_t", [2, 2, 2, 2])
-    assert versions.record(con, "staging.cutoff_t", "v3")
+    before = versions.content_of(con, "staging.cutoff_t")
+    assert versions.record(con, "staging.cutoff_t", "v3") != before
     counts, how = build_model(con, parity)
     assert how == "full" and counts["content_changed"] is True
     assert build_model(con, reader)[1] == "full"
     assert con.execute("SELECT n FROM marts.cutoff_reader").fetchall() == [(4,)]
 
     # a table recorded again with the same rows reports no change
-    assert not versions.record(con, "staging.cutoff_t", "v4")
+    before = versions.content_of(con, "staging.cutoff_t")
+    assert versions.record(con, "staging.cutoff_t", "v4") == before
 
 
 def test_a_suite_is_run_again_when_a_table_it_joins_to_changes(sample_run, tmp_path):
@@ -289,7 +294,8 @@ def test_a_suite_is_run_again_when_a_table_it_joins_to_changes(sample_run, tmp_p
             "DELETE FROM staging.link_workers "
             "WHERE lw_id = (SELECT min(lw_id) FROM staging.enrolments)"
         )
-        assert versions.record(con, "staging.link_workers", "edited")
+        before = versions.content_of(con, "staging.link_workers")
+        assert versions.record(con, "staging.link_workers", "edited") != before
     finally:
         con.close()
     outcome, validated_now = validate_versioned(wh, "staging.enrolments", suite)

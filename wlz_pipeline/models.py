@@ -313,7 +313,9 @@ def run_model(
             con.execute(f"DROP TABLE {PARTS}")
         con.execute(f"DROP TABLE IF EXISTS {cand}")
         con.execute(f"DROP TABLE IF EXISTS {RULE_VALUES}")
-        changed = versions.record(con, model.table, version, built_from)
+        before = versions.content_of(con, model.table)
+        content = versions.record(con, model.table, version, built_from)
+        changed = content is None or content != before
         counts = table_counts(con, model.table)
     # False: rebuilt and the same as before, so its readers need not be (versions.py)
     counts["content_changed"] = changed

@@ -72,9 +72,6 @@ _CLOCK = re.compile(
 
 T = TypeVar("T")
 
-#: ``record``'s default ``before``: the content recorded now.
-_RECORDED = object()
-
 #: The raw tables of the partner templates share one file kind.
 _PARTNER_KIND = "partner_template"
 
@@ -277,24 +274,20 @@ def record(
     table: str,
     version: str | None,
     built_from: Inputs | None = None,
-    before: str | None | object = _RECORDED,
-) -> bool:
+) -> str | None:
     """Store the version a table was just built with (none: it has no version), what it
     was built from when given (for an incremental build next time), and the version of
-    what it now holds. Returns whether that content differs from ``before`` (the
-    content recorded before the build; by default, what is recorded now)."""
-    if before is _RECORDED:
-        before = content_of(con, table)
+    what it now holds, which it returns (None without a version: nothing is recorded)."""
     forget(con, table)
     if version is None:
-        return True
+        return None
     content = content_version(con, table)
     con.execute(
         "INSERT INTO meta.table_versions (table_name, version, built_at, inputs, content) "
         "VALUES (?, ?, now()::TIMESTAMP, ?, ?)",
         [table, version, None if built_from is None else built_from.to_json(), content],
     )
-    return content != before
+    return content
 
 
 def build_versioned(
@@ -319,4 +312,5 @@ def build_versioned(
     before = content_of(con, table)
     forget(con, table)
     result = build(con)
-    return result, True, record(con, table, version, before=before)
+    content = record(con, table, version)
+    return result, True, content is None or content != before
