@@ -35,6 +35,14 @@ def run_pipeline(
     rebuild_all: bool = False,
 ):
     """Materialise the asset graph (or a selection) in-process; returns Dagster's result."""
+    from wlz_pipeline.quality import gx_worker
+
+    # The run validates in a GX worker process (quality/gx_worker.py). Started here, before
+    # Dagster is imported, its GX import (5-12 s) overlaps Dagster's start-up (~10 s) on
+    # the other core; started by the first step, it overlapped only ingestion, which on an
+    # incremental night is too short to hide it (issue 9: the first suite waited ~2.5 s).
+    # Its first warehouse connection would start it anyway (assets/resources.py).
+    gx_worker.start()
     import dagster as dg
 
     from assets.resources import WarehouseResource

@@ -145,3 +145,21 @@ def test_the_worker_ends_with_a_process_that_leaves_without_cleaning_up(tmp_path
         time.sleep(0.2)
     os.kill(pid, 9)
     pytest.fail(f"the GX worker {pid} outlived its parent")
+
+
+def test_wlz_run_starts_the_worker_before_dagster_starts_the_run(tmp_path, monkeypatch):
+    # so that GX's import overlaps Dagster's start-up, not only the run's first steps
+    import dagster as dg
+
+    from wlz_pipeline import cli
+
+    seen: dict[str, object] = {}
+
+    def materialize(*args: object, **kwargs: object) -> None:
+        seen["worker_pid"] = gx_worker.pid()
+        seen["warehouse_exists"] = (tmp_path / "wlz.duckdb").exists()
+
+    monkeypatch.setattr(dg, "materialize", materialize)
+    cli.run_pipeline(tmp_path / "landing", tmp_path / "wlz.duckdb")
+    assert seen["worker_pid"] is not None
+    assert seen["warehouse_exists"] is False  # no step had opened the warehouse yet

@@ -17,7 +17,9 @@ raised in the worker is raised again by ``run``. If the worker has died, ``run``
 in the log and calls the function inline instead: a lost worker costs time, never a
 result. ``quality.gx_worker: false`` in config/settings.yaml turns the worker off.
 
-The worker is started by the first step of a run that opens the warehouse
+The worker is started by ``wlz run`` before Dagster is imported (``cli.run_pipeline``), so
+that the GX import overlaps Dagster's start-up, and otherwise by the first step of a run
+that opens the warehouse
 (``WarehouseResource.connect``) and waits, idle, between calls. It exits with the run's
 process: at a normal exit (it is a daemon process), and also when the process ends
 without one (``wlz run`` leaves by ``os._exit``; its end of the pipe closes). ``stop``
