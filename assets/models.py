@@ -34,7 +34,7 @@ def _description(model: Model) -> str:
     for line in model.path.read_text(encoding="utf-8").splitlines():
         if not line.startswith("--"):
             break
-        if not line.removeprefix("--").strip().startswith("incremental:"):
+        if not line.removeprefix("--").strip().startswith(("incremental:", "partitioned by:")):
             lines.append(line.removeprefix("--").strip())
     return " ".join(lines) or model.table
 

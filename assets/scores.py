@@ -9,6 +9,7 @@ import dagster as dg
 from assets.resources import WarehouseResource
 from wlz_pipeline import versions
 from wlz_pipeline.marts.build import PythonMart, python_marts
+from wlz_pipeline.models import read_partitioned
 
 
 def _key(table: str) -> dg.AssetKey:
@@ -37,7 +38,13 @@ def _make(mart: PythonMart) -> dg.AssetsDefinition:
             # rebuilt only when its declared inputs changed (wlz_pipeline/versions.py;
             # tests/marts/test_python_mart_inputs.py proves the declarations complete)
             result, rebuilt, changed = versions.build_versioned(
-                con, mart.table, mart.inputs, mart.build, force=wlz.rebuild_all
+                con,
+                mart.table,
+                mart.inputs,
+                mart.build,
+                force=wlz.rebuild_all,
+                # digested per part when a partitioned SQL model reads it (models.py)
+                part_column=read_partitioned().get(mart.table),
             )
             if not rebuilt:
                 context.log.info(f"{mart.table}: inputs unchanged, not rebuilt")

@@ -3,6 +3,8 @@ table is never stale (wlz_pipeline/versions.py)."""
 
 from __future__ import annotations
 
+import re
+import shutil
 from datetime import date
 
 import dagster as dg
@@ -10,10 +12,12 @@ import duckdb
 import pytest
 
 from assets.resources import WarehouseResource
+from tests.conftest import SAMPLE
 from wlz_pipeline import versions, warehouse
 from wlz_pipeline.bench import derive_new_week
 from wlz_pipeline.definitions import ALL_ASSETS, ALL_CHECKS
 from wlz_pipeline.ingest import ingest_all
+from wlz_pipeline.models import build_model
 
 
 def _run(
@@ -67,6 +71,16 @@ def _snapshot(wh, tables) -> dict[str, list[tuple]]:
         con.close()
 
 
+#: The marts partitioned by pupil (-- partitioned by: upn) that a new week of marks reaches.
+PARTITIONED_BY_UPN = (
+    "marts/attendance_marks_half_term",
+    "marts/school_attendance",
+    "marts/school_attendance_year",
+    "marts/wave_attendance",
+    "marts/risk_profile",
+)
+
+
 def test_a_new_week_of_marks_rebuilds_what_reads_marks_and_nothing_else(
     landing, tmp_path, monkeypatch
 ):
@@ -95,8 +109,23 @@ def test_a_new_week_of_marks_rebuilds_what_reads_marks_and_nothing_else(
     for key in ("staging/pupils", "staging/survey_answers", "staging/enrolments"):
         assert not third[key], key
     assert not third["marts/attainment_value_risk"]
-    # and the marks table recomputes the new week's anchor only
+    # and the marks table recomputes the new week's anchor only; the marts partitioned by
+    # pupil recompute the pupils with new marks only (the full rebuild below proves them
+    # right: it changes no table)
     assert builds["staging/attendance_marks"] == "incremental: 1 anchor_urn value(s)"
+    con = duckdb.connect(str(wh), read_only=True)
+    try:
+        pupils, new_week_pupils = con.execute(
+            """SELECT count(DISTINCT upn),
+                      count(DISTINCT upn) FILTER (anchor_urn = ? AND date BETWEEN ? AND ?)
+               FROM staging.attendance_marks""",
+            [week.anchor_urn, week.first_date, week.last_date],
+        ).fetchone()
+    finally:
+        con.close()
+    assert 0 < new_week_pupils <= pupils  # this landing's register is tiny: see below
+    for key in PARTITIONED_BY_UPN:
+        assert builds[key] == f"partitioned: {new_week_pupils} upn value(s)", key
     assert week.anchor_urn
     assert suites["staging/attendance_marks:suite_errors"]
     assert not suites["staging/pupils:suite_errors"]
@@ -122,6 +151,57 @@ def test_a_new_week_of_marks_rebuilds_what_reads_marks_and_nothing_else(
     assert status == "superseded"
     assert builds["staging/attendance_marks"].startswith("incremental")
     _assert_a_full_rebuild_changes_nothing(landing, wh, list(third))
+
+
+def test_a_new_week_rebuilds_only_its_pupils_in_the_marts_partitioned_by_pupil(
+    sample_run, tmp_path
+):
+    from wlz_pipeline.models import discover, run_model
+
+    landing = tmp_path / "landing"
+    shutil.copytree(SAMPLE, landing)
+    wh = tmp_path / "wlz.duckdb"
+    shutil.copy(sample_run.warehouse, wh)
+    week = derive_new_week(landing)
+    models = {m.table: m for layer in ("staging", "marts") for m in discover(layer)}
+    local = [k.replace("/", ".") for k in PARTITIONED_BY_UPN]
+    assert [t for t in models if models[t].partitioned_by == "upn"] == sorted(local)
+    # risk_factors is not local to a pupil (a school reports behaviour through a window
+    # when it recorded any incident in it): built whole, between its inputs and readers
+    chain = ["staging.attendance_marks", *local[:-1], "marts.risk_factors", local[-1]]
+    con = warehouse.connect(wh)
+    try:
+        original = {t: _rows(con, t) for t in chain}
+        ingest_all(con, landing, tmp_path / "archive", sources=("mis",))
+        built = {t: build_model(con, models[t])[1] for t in chain}
+        (new_week_pupils,) = con.execute(
+            """SELECT count(DISTINCT upn) FROM staging.attendance_marks
+               WHERE anchor_urn = ? AND date BETWEEN ? AND ?""",
+            [week.anchor_urn, week.first_date, week.last_date],
+        ).fetchone()
+        (screened,) = con.execute("SELECT count(DISTINCT upn) FROM marts.risk_factors").fetchone()
+        assert 0 < new_week_pupils < screened / 2
+        assert built["staging.attendance_marks"] == "incremental: 1 anchor_urn value(s)"
+        # the half-term marts: exactly the pupils with new marks; each later table, those
+        # of them whose rows in its inputs changed
+        assert built[chain[1]] == f"partitioned: {new_week_pupils} upn value(s)"
+        assert built["marts.risk_factors"] == "full"
+        for t in local[1:]:
+            found = re.fullmatch(r"partitioned: (\d+) upn value\(s\)", built[t])
+            assert found and 0 < int(found.group(1)) <= new_week_pupils, (t, built[t])
+        partial = {t: _rows(con, t) for t in chain}
+        # the new week reached every table of the chain
+        assert [t for t in chain if partial[t] == original[t]] == []
+        # and a whole build of each, in the same order, gives the same rows
+        for t in chain:
+            run_model(con, models[t])
+        assert [t for t in chain if _rows(con, t) != partial[t]] == []
+    finally:
+        con.close()
+
+
+def _rows(con: duckdb.DuckDBPyConnection, table: str) -> list[tuple]:
+    return con.execute(f"SELECT * FROM {table} ORDER BY ALL").fetchall()
 
 
 def _assert_a_full_rebuild_changes_nothing(landing, wh, keys) -> None:
@@ -303,3 +383,69 @@ def test_a_suite_is_run_again_when_a_table_it_joins_to_changes(sample_run, tmp_p
     # an enrolment now names a link worker who is not there
     assert [o for o in outcome.outcomes if not o.success]
     assert validate_versioned(wh, "staging.enrolments", suite)[1] is False
+
+
+# -- builds in part: per-part digests ---------------------------------------------------
+def _parts_table(con, name: str, rows: list[tuple[str | None, int]]) -> str:
+    con.execute(f"CREATE OR REPLACE TABLE {name} (upn VARCHAR, x INTEGER)")
+    if rows:
+        con.executemany(f"INSERT INTO {name} VALUES (?, ?)", rows)
+    return versions.content_version(con, name, "upn")
+
+
+def test_changed_parts_are_the_values_whose_rows_changed(con):
+    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    v1 = _parts_table(con, "marts.t", [("A", 1), ("B", 2), ("C", 3)])
+    # B's row changed, C's left, D's arrived; A's rows are the same in another order
+    v2 = _parts_table(con, "marts.t", [("D", 4), ("B", 5), ("A", 1)])
+    before = versions.Inputs({"code": "c", "marts.t": v1}, {})
+    now = versions.Inputs({"code": "c", "marts.t": v2}, {})
+    assert versions.changed_parts(con, before, now, "upn") == {"B", "C", "D"}
+    # the code changed too: nothing says which parts that touches
+    assert (
+        versions.changed_parts(
+            con, before, versions.Inputs({**now.versions, "code": "d"}, {}), "upn"
+        )
+        is None
+    )
+    # digests by another column were never kept
+    assert versions.changed_parts(con, before, now, "anchor_urn") is None
+
+
+def test_changed_parts_build_whole_when_a_null_part_changed_or_a_version_is_gone(con):
+    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    v1 = _parts_table(con, "marts.t", [("A", 1), (None, 2)])
+    v2 = _parts_table(con, "marts.t", [("A", 1), (None, 3)])
+    before = versions.Inputs({"marts.t": v1}, {})
+    assert versions.changed_parts(con, before, versions.Inputs({"marts.t": v2}, {}), "upn") is None
+    # only the last PARTS_KEPT versions keep their digests
+    latest = v2
+    for i in range(versions.PARTS_KEPT):
+        latest = _parts_table(con, "marts.t", [("A", 10 + i)])
+    assert (
+        versions.changed_parts(con, before, versions.Inputs({"marts.t": latest}, {}), "upn") is None
+    )
+    kept = con.execute("SELECT count(DISTINCT content) FROM meta.table_parts").fetchone()[0]
+    assert kept == versions.PARTS_KEPT
+
+
+def test_the_content_version_is_the_same_with_or_without_part_digests(con):
+    con.execute("CREATE SCHEMA IF NOT EXISTS marts")
+    with_parts = _parts_table(con, "marts.t", [("A", 1), ("B", 2), (None, 3)])
+    assert versions.content_version(con, "marts.t") == with_parts
+
+
+def test_a_partitioned_build_reads_only_the_partitions_rows_of_inputs_with_the_column():
+    from wlz_pipeline.models import PARTS, filter_inputs
+
+    sql = (
+        "select p.upn, staging.pupils.upn, c.x from staging.pupils as p "
+        "join marts.calendar c on true join staging.pupils_extra e using (upn)"
+    )
+    got = filter_inputs(sql, ["staging.pupils", "marts.calendar"], "upn")
+    sub = f'WHERE "upn" IN (SELECT part FROM {PARTS}))'
+    assert got == (
+        f"select p.upn, staging.pupils.upn, c.x from (SELECT * FROM staging.pupils {sub} as p "
+        f"join (SELECT * FROM marts.calendar {sub} c on true "
+        "join staging.pupils_extra e using (upn)"
+    )

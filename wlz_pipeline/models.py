@@ -14,6 +14,7 @@ the table.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -84,6 +85,27 @@ class Incremental:
     column: str
 
 
+_PARTITIONED = re.compile(r"^--\s*partitioned by:\s*(\w+)\s*$", re.MULTILINE)
+
+
+def filter_inputs(sql: str, tables: Iterable[str], column: str) -> str:
+    """``sql`` with each reference to one of ``tables`` (``schema.table``) replaced by
+    its rows whose ``column`` is one of the partitions in ``PARTS`` (the partitioned
+    build of a model partitioned by ``column``); a name followed by ``.`` (a column qualified by the
+    table's full name) is left alone."""
+    names = sorted(set(tables), key=len, reverse=True)
+    if not names:
+        return sql
+    pattern = re.compile(
+        r"(?<![\w.\"])(" + "|".join(re.escape(t) for t in names) + r")(?![\w.\"])",
+        re.IGNORECASE,
+    )
+    col = quote_ident(column)
+    return pattern.sub(
+        lambda m: f"(SELECT * FROM {m.group(1)} WHERE {col} IN (SELECT part FROM {PARTS}))", sql
+    )
+
+
 @dataclass(frozen=True)
 class Model:
     layer: str
@@ -99,8 +121,21 @@ class Model:
         m = _INCREMENTAL.search(self.path.read_text(encoding="utf-8"))
         return None if m is None else Incremental(*m.groups())
 
-    def sql(self, partitioned: bool = False) -> str:
-        """The model's SELECT; ``partitioned``: only the partitions listed in ``PARTS``."""
+    @property
+    def partitioned_by(self) -> str | None:
+        """The column a model is local to: ``-- partitioned by: upn`` in its SQL says that
+        its rows for one pupil come only from that pupil's rows in every input that has
+        the column (and from inputs without it, read whole), and carry it. When only such
+        inputs changed, ``build_model`` rebuilds only the pupils whose rows in them
+        changed (versions.changed_parts); tests/test_versions.py checks every model that
+        says so against a whole build after a new week of marks."""
+        m = _PARTITIONED.search(self.path.read_text(encoding="utf-8"))
+        return None if m is None else m.group(1)
+
+    def sql(self, partitioned: bool = False, filtered: Iterable[str] = ()) -> str:
+        """The model's SELECT; ``partitioned``: only the partitions listed in ``PARTS``
+        (an incremental model's raw rows; a model partitioned by a column, its
+        ``filtered`` inputs)."""
         template = jinja2.Template(
             self.path.read_text(encoding="utf-8"), undefined=jinja2.StrictUndefined
         )
@@ -108,7 +143,10 @@ class Model:
         def partition(column: str) -> str:
             return f"{column} IN (SELECT part FROM {PARTS})" if partitioned else "TRUE"
 
-        return template.render(**_context(), partition=partition)
+        sql = template.render(**_context(), partition=partition)
+        if partitioned and self.partitioned_by:
+            sql = filter_inputs(sql, filtered, self.partitioned_by)
+        return sql
 
     def rules(self) -> TableRules:
         path = RULES_DIR / f"{self.name}.yaml"
@@ -226,8 +264,12 @@ def run_model(
     rules = model.rules()
     cand = f"_cand_{model.name}"
     inc = model.incremental
-    if partitions is not None and inc is None:
+    local = model.partitioned_by
+    if partitions is not None and inc is None and local is None:
         raise ValueError(f"{model.table} is not an incremental model")
+    if local is not None and rules.rules:
+        raise ValueError(f"{model.table}: a partitioned model cannot have row rules")
+    part_column = inc.column if inc is not None else local
     # Without row rules nothing reads the candidate rows twice, so the table is written
     # straight from its SQL: a temporary copy first cost as much again (the zone's 5.7
     # million risk factors: one more write of every row).
@@ -244,13 +286,18 @@ def run_model(
             con.execute(f"CREATE OR REPLACE TEMP TABLE {PARTS} (part VARCHAR)")
             for part in partitions:
                 con.execute(f"INSERT INTO {PARTS} VALUES (?)", [part])
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {cand} AS {model.sql(partitioned=True)}")
+            filtered = [] if local is None else _with_column(con, model.inputs(), local)
             con.execute(
-                f"""DELETE FROM meta.quarantine WHERE table_name = ? AND file_hash IN (
-                        SELECT DISTINCT _file_hash FROM {inc.raw_table}
-                        WHERE {quote_ident(inc.raw_column)} IN (SELECT part FROM {PARTS}))""",
-                [model.table],
+                f"CREATE OR REPLACE TEMP TABLE {cand} AS "
+                f"{model.sql(partitioned=True, filtered=filtered)}"
             )
+            if inc is not None:
+                con.execute(
+                    f"""DELETE FROM meta.quarantine WHERE table_name = ? AND file_hash IN (
+                            SELECT DISTINCT _file_hash FROM {inc.raw_table}
+                            WHERE {quote_ident(inc.raw_column)} IN (SELECT part FROM {PARTS}))""",
+                    [model.table],
+                )
         if direct:  # bound, not run
             cols = list(con.sql(model.sql()).columns)
         else:
@@ -278,10 +325,11 @@ def run_model(
         key_match = f" AND q.column_name = c.{quote_ident(rules.row_key)}" if rules.row_key else ""
         select = ", ".join(f"c.{quote_ident(c)}" for c in keep)
         # Rows are stored sorted (file and row, else every column), so a table built
-        # twice from the same inputs is the same file for file; except an incremental
-        # model's, which rebuilding a partition appends at the end anyway: its readers
-        # never rely on order, and sorting the zone's 22.8 million marks cost ~5 s.
-        if inc is not None:
+        # twice from the same inputs is the same file for file; except a partitioned
+        # (incremental, or partitioned by a column) model's, which rebuilding a partition appends at
+        # the end anyway: its readers never rely on order, and sorting cost ~5 s on the
+        # zone's 22.8 million marks and ~4 s on its 5.7 million risk factors.
+        if part_column is not None:
             order = ""
         elif "_row_number" in cols:
             order = "ORDER BY c._file_hash, c._row_number"
@@ -304,7 +352,7 @@ def run_model(
         else:
             con.execute(
                 f"DELETE FROM {model.table} "
-                f"WHERE {quote_ident(inc.column)} IN (SELECT part FROM {PARTS})"
+                f"WHERE {quote_ident(part_column)} IN (SELECT part FROM {PARTS})"
             )
             con.execute(
                 f"INSERT INTO {model.table} BY NAME SELECT {select} FROM {cand} c {kept} {order}",
@@ -314,7 +362,9 @@ def run_model(
         con.execute(f"DROP TABLE IF EXISTS {cand}")
         con.execute(f"DROP TABLE IF EXISTS {RULE_VALUES}")
         before = versions.content_of(con, model.table)
-        content = versions.record(con, model.table, version, built_from)
+        content = versions.record(
+            con, model.table, version, built_from, part_column=read_partitioned().get(model.table)
+        )
         changed = content is None or content != before
         counts = table_counts(con, model.table)
     # False: rebuilt and the same as before, so its readers need not be (versions.py)
@@ -330,11 +380,20 @@ def build_model(
     when that is all that changed and the model is incremental ("incremental: ..."); else
     whole ("full"). ``force`` (or WLZ_REBUILD_ALL) builds it whole. Returns the counts and
     how it was built."""
+    local = model.partitioned_by
     built_from = versions.inputs(con, model.reads(), model.sql())
     version = None if built_from is None else built_from.fingerprint
     force = force or versions.rebuild_all()
     if not force and versions.current(con, model.table, version):
         return table_counts(con, model.table), "unchanged"
+    if local is not None and not force and built_from is not None:
+        before = versions.previous(con, model.table)
+        parts = None
+        if before is not None and table_exists(con, model.table):
+            parts = versions.changed_parts(con, before, built_from, local)
+        if parts:  # empty: inputs changed but no part did (cannot be): build it whole
+            counts = run_model(con, model, version, built_from, sorted(parts))
+            return counts, f"partitioned: {len(parts)} {local} value(s)"
     inc = model.incremental
     before = versions.previous(con, model.table) if inc and not force else None
     if (
@@ -357,6 +416,35 @@ def build_model(
             counts = run_model(con, model, version, built_from, sorted(parts))
             return counts, f"incremental: {len(parts)} {inc.raw_column.strip('_')} value(s)"
     return run_model(con, model, version, built_from), "full"
+
+
+@cache
+def read_partitioned() -> dict[str, str]:
+    """``{table: column}``: the staging and mart tables that a model partitioned by
+    ``column`` reads, which therefore keep per-part digests (versions.content_version)."""
+    found: dict[str, str] = {}
+    for layer in ("staging", "marts"):
+        for m in discover(layer):
+            column = m.partitioned_by
+            if column is None:
+                continue
+            for t in m.reads():
+                if found.setdefault(t, column) != column:
+                    raise ValueError(f"{t} is read by models partitioned by different columns")
+    return found
+
+
+def _with_column(con: duckdb.DuckDBPyConnection, tables: Iterable[str], column: str) -> list[str]:
+    """Those of ``tables`` (``schema.table``) that have ``column``."""
+    return [
+        r[0]
+        for r in con.execute(
+            """SELECT DISTINCT schema_name || '.' || table_name FROM duckdb_columns()
+               WHERE column_name = ? AND list_contains(?, schema_name || '.' || table_name)
+               ORDER BY 1""",
+            [column, sorted(set(tables))],
+        ).fetchall()
+    ]
 
 
 def in_dependency_order(models: list[Model]) -> list[Model]:

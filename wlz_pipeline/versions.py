@@ -33,6 +33,14 @@ are not run again (early cut-off). The hash sum is over rows, so it does not dep
 row order; a changed table keeps its sum by chance with a probability of about 2^-64.
 Hashing the zone's 22.8 million marks takes about half a second.
 
+A model declared local to a column (``-- partitioned by: upn``, wlz_pipeline/models.py)
+can be rebuilt in part. Each table it reads that has the column records, per content
+version, each value's row count and hash sum (``meta.table_parts``; the last
+``PARTS_KEPT`` versions of each table). When only such inputs changed since the model
+was built, ``changed_parts`` compares the digests of the versions it was built from with
+today's, and only the values whose rows differ are rebuilt: a new week of one school's
+marks rebuilds its pupils' attendance and risk factors, not the Zone's.
+
 Versions live in ``meta.table_versions`` (warehouse.META_DDL). A version is written
 in the same transaction as the table (SQL models), or removed
 before and written after the build (Python marts), so a failed build never leaves a
@@ -65,6 +73,13 @@ CONFIG_TABLES = frozenset(
     {"meta.attendance_codes", "meta.value_map", "meta.survey_answer_map", "meta.survey_item_scale"}
 )
 REGISTRY_TABLES = frozenset({"meta.current_files", "meta.file_registry"})
+
+#: Content versions of a table whose per-part digests are kept (``meta.table_parts``): a
+#: reader built from an older version is rebuilt whole. 4 = a few nights on which a
+#: reader failed or was left out of a run while its inputs kept changing.
+PARTS_KEPT = 4
+#: The part under which a table's rows with a NULL part column are digested.
+NULL_PART = "\x00null"
 
 _CLOCK = re.compile(
     r"\b(current_date|current_timestamp|now\s*\(|today\s*\(|get_current_\w+)", re.IGNORECASE
@@ -240,20 +255,90 @@ def current(con: duckdb.DuckDBPyConnection, table: str, version: str | None) -> 
     return row is not None and row[0] == version
 
 
-def content_version(con: duckdb.DuckDBPyConnection, table: str) -> str:
+def content_version(
+    con: duckdb.DuckDBPyConnection, table: str, part_column: str | None = None
+) -> str:
     """The version of what ``table`` holds (module docstring): equal for two builds
-    with the same columns and rows, in any order, under the same code."""
+    with the same columns and rows, in any order, under the same code. With a
+    ``part_column`` the table has, each part's digest is kept in ``meta.table_parts``
+    under that version too (the same scan: the version sums the parts' sums)."""
     schema, name = table.split(".")
     columns = con.execute(
         """SELECT column_name, data_type FROM duckdb_columns()
            WHERE schema_name = ? AND table_name = ? ORDER BY column_index""",
         [schema, name],
     ).fetchall()
-    # fetchall: DuckDB keeps a half-read result open on the connection
+    if part_column is None or part_column not in {c for c, _ in columns}:
+        # fetchall: DuckDB keeps a half-read result open on the connection
+        ((rows, hashed),) = con.execute(
+            f"SELECT count(*), sum(hash(t))::VARCHAR FROM {table} t"
+        ).fetchall()
+        return _digest([code_version(), json.dumps(columns), str(rows), hashed or "", "content"])
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _wlz_table_parts AS
+            SELECT coalesce({part_column}::VARCHAR, ?) AS part, count(*) AS n,
+                   sum(hash(t)) AS h
+            FROM {table} t GROUP BY 1""",
+        [NULL_PART],
+    )
     ((rows, hashed),) = con.execute(
-        f"SELECT count(*), sum(hash(t))::VARCHAR FROM {table} t"
+        "SELECT coalesce(sum(n), 0), sum(h)::VARCHAR FROM _wlz_table_parts"
     ).fetchall()
-    return _digest([code_version(), json.dumps(columns), str(rows), hashed or "", "content"])
+    content = _digest([code_version(), json.dumps(columns), str(rows), hashed or "", "content"])
+    con.execute(
+        "DELETE FROM meta.table_parts WHERE table_name = ? AND content = ?", [table, content]
+    )
+    con.execute(
+        """INSERT INTO meta.table_parts
+           SELECT ?, ?, ?, now()::TIMESTAMP, part, n::VARCHAR || ':' || h::VARCHAR
+           FROM _wlz_table_parts""",
+        [table, content, part_column],
+    )
+    con.execute("DROP TABLE _wlz_table_parts")
+    con.execute(
+        """DELETE FROM meta.table_parts WHERE table_name = ? AND content NOT IN (
+               SELECT content FROM meta.table_parts WHERE table_name = ?
+               GROUP BY content ORDER BY max(recorded_at) DESC LIMIT ?)""",
+        [table, table, PARTS_KEPT],
+    )
+    return content
+
+
+def changed_parts(
+    con: duckdb.DuckDBPyConnection, before: Inputs, now: Inputs, part_column: str
+) -> set[str] | None:
+    """The values of ``part_column`` whose rows differ, in some input that changed,
+    between what a build was made from (``before``) and ``now``; None when that cannot
+    be told: an input changed that kept no digests by that column for both versions (the
+    code, a table without the column, a version older than ``PARTS_KEPT``), or rows with
+    a NULL part changed. Then the build must be whole."""
+    found: set[str] = set()
+    for table in sorted(now.changed_since(before)):
+        old, new = before.versions.get(table), now.versions.get(table)
+        kept = con.execute(
+            """SELECT count(DISTINCT content) FROM meta.table_parts
+               WHERE table_name = ? AND part_column = ? AND content IN (?, ?)""",
+            [table, part_column, old, new],
+        ).fetchone()[0]
+        if old is None or new is None or kept != 2:
+            return None
+        found |= {
+            r[0]
+            for r in con.execute(
+                """SELECT coalesce(o.part, n.part) FROM
+                       (SELECT part, digest FROM meta.table_parts
+                        WHERE table_name = ? AND content = ?) AS o
+                   FULL JOIN
+                       (SELECT part, digest FROM meta.table_parts
+                        WHERE table_name = ? AND content = ?) AS n
+                   ON o.part = n.part
+                   WHERE o.digest IS DISTINCT FROM n.digest""",
+                [table, old, table, new],
+            ).fetchall()
+        }
+    if NULL_PART in found:
+        return None
+    return found
 
 
 def content_of(con: duckdb.DuckDBPyConnection, table: str) -> str | None:
@@ -274,14 +359,16 @@ def record(
     table: str,
     version: str | None,
     built_from: Inputs | None = None,
+    part_column: str | None = None,
 ) -> str | None:
     """Store the version a table was just built with (none: it has no version), what it
     was built from when given (for an incremental build next time), and the version of
-    what it now holds, which it returns (None without a version: nothing is recorded)."""
+    what it now holds, which it returns (None without a version: nothing is recorded);
+    with ``part_column``, its per-part digests too (``content_version``)."""
     forget(con, table)
     if version is None:
         return None
-    content = content_version(con, table)
+    content = content_version(con, table, part_column)
     con.execute(
         "INSERT INTO meta.table_versions (table_name, version, built_at, inputs, content) "
         "VALUES (?, ?, now()::TIMESTAMP, ?, ?)",
@@ -297,6 +384,7 @@ def build_versioned(
     build: Callable[[duckdb.DuckDBPyConnection], T],
     force: bool = False,
     extra: dict[str, str] | None = None,
+    part_column: str | None = None,
 ) -> tuple[T | None, bool, bool]:
     """Build ``table`` with ``build(con)`` (a Python-computed table that reads ``tables``,
     and ``extra``: versions of inputs outside the warehouse) unless it was last built
@@ -312,5 +400,5 @@ def build_versioned(
     before = content_of(con, table)
     forget(con, table)
     result = build(con)
-    content = record(con, table, version)
+    content = record(con, table, version, part_column=part_column)
     return result, True, content is None or content != before

@@ -70,6 +70,14 @@ CREATE TABLE IF NOT EXISTS meta.table_versions (  -- wlz_pipeline/versions.py
     inputs       VARCHAR,                 -- JSON: each input's version, raw file receipts
     content      VARCHAR                  -- version of what it holds (readers see this)
 );
+CREATE TABLE IF NOT EXISTS meta.table_parts (  -- wlz_pipeline/versions.py
+    table_name   VARCHAR NOT NULL,
+    content      VARCHAR NOT NULL,        -- the table's content version
+    part_column  VARCHAR NOT NULL,        -- the column it is digested by (e.g. upn)
+    recorded_at  TIMESTAMP NOT NULL,
+    part         VARCHAR NOT NULL,        -- a value of that column
+    digest       VARCHAR NOT NULL         -- its rows: count and hash sum
+);
 CREATE TABLE IF NOT EXISTS meta.suite_outcomes (  -- quality/gx_duckdb.validate_versioned
     table_name   VARCHAR PRIMARY KEY,
     version      VARCHAR NOT NULL,        -- the table's version when it was validated

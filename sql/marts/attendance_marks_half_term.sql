@@ -4,6 +4,7 @@
 -- (meta.attendance_codes, joined in staging): attended = present + approved educational
 -- activity; possible = every valid mark except not_counted (rules.md §2). A mark whose
 -- code is not valid on its date is counted as invalid: neither possible nor attended.
+-- partitioned by: upn
 with
 
 calendar_half_terms as (

@@ -6,6 +6,7 @@
 -- (denominators); need_score = weighted sum of true factors (weights in config). The
 -- long form with every factor's evidence is marts.risk_factors. Adding a factor to
 -- config needs its columns here too (tests/marts/test_risk_profile.py checks this).
+-- partitioned by: upn
 with
 
 factor_names as (

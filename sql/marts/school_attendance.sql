@@ -4,6 +4,7 @@
 -- whose period overlaps that term and no other (a summary spanning several terms is
 -- used at year level only, see school_attendance_year). Where a child's summaries for a
 -- term overlap each other (an older file's shorter period), the widest period is kept.
+-- partitioned by: upn
 with
 
 marks_half_terms as (

@@ -4,6 +4,7 @@
 -- that span several terms (e.g. a CTF's whole-year figures), the widest one when they
 -- overlap. A separate table, not a `term = 'year'` row, so that summing school_attendance
 -- over terms never double counts.
+-- partitioned by: upn
 with
 
 term_rows as (

@@ -4,6 +4,7 @@
 -- half-term: marks, else summaries ending on or before the cut-off) when the child has
 -- no attendance in the previous year. A later summary (e.g. the whole autumn term) is
 -- not "as of" the autumn cut-off and is not used.
+-- partitioned by: upn
 with
 
 year_rows as (
