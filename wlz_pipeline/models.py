@@ -169,12 +169,9 @@ class Model:
 @cache
 def _inputs(sql: str) -> list[str]:
     tree = sqlglot.parse_one(sql, read="duckdb")
-    ctes = {c.alias_or_name for c in tree.find_all(sqlglot.exp.CTE)}
-    found = set()
-    for t in tree.find_all(sqlglot.exp.Table):
-        if t.db and t.name not in ctes:
-            found.add(f"{t.db}.{t.name}")
-    return sorted(found)
+    # a CTE is named without a schema, so every schema-qualified name is a table, also
+    # one named like a CTE (risk_factors' behaviour_coverage reads marts.behaviour_coverage)
+    return sorted({f"{t.db}.{t.name}" for t in tree.find_all(sqlglot.exp.Table) if t.db})
 
 
 def discover(layer: str) -> list[Model]:
@@ -286,7 +283,7 @@ def run_model(
             con.execute(f"CREATE OR REPLACE TEMP TABLE {PARTS} (part VARCHAR)")
             for part in partitions:
                 con.execute(f"INSERT INTO {PARTS} VALUES (?)", [part])
-            filtered = [] if local is None else _with_column(con, model.inputs(), local)
+            filtered = [] if local is None else tables_with_column(con, model.inputs(), local)
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE {cand} AS "
                 f"{model.sql(partitioned=True, filtered=filtered)}"
@@ -434,7 +431,9 @@ def read_partitioned() -> dict[str, str]:
     return found
 
 
-def _with_column(con: duckdb.DuckDBPyConnection, tables: Iterable[str], column: str) -> list[str]:
+def tables_with_column(
+    con: duckdb.DuckDBPyConnection, tables: Iterable[str], column: str
+) -> list[str]:
     """Those of ``tables`` (``schema.table``) that have ``column``."""
     return [
         r[0]

@@ -5,6 +5,7 @@
 -- input is unknown (at_risk NULL), never "not at risk". Factors and thresholds come from
 -- marts.risk_rules (config/risk.yaml); attainment and survey factors were scored in
 -- Python by the scoring package (marts.attainment_value_risk, marts.survey_scores).
+-- partitioned by: upn
 with
 
 pupil_rows as (
@@ -155,13 +156,10 @@ attendance_values as (
 -- behaviour: incidents in the wave's 31-day window ----------------------------------
 
 behaviour_coverage as (
-    -- an anchor is taken to report behaviour through a window when it recorded any
-    -- incident (any pupil) on or after the window's start in that academic year;
-    -- otherwise its children's counts are unknown, not zero
-    select distinct w.academic_year, w.wave, i.anchor_urn
-    from wave_rows as w
-    join incident_rows as i
-        on i.academic_year = w.academic_year and i.incident_date >= w.behaviour_start
+    -- the anchors that report behaviour through a window (any pupil's incident on or
+    -- after its start); otherwise their children's counts are unknown, not zero
+    select academic_year, wave, anchor_urn
+    from marts.behaviour_coverage
 ),
 
 behaviour_values as (

@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from wlz_pipeline.models import Model, discover
+from wlz_pipeline.models import PARTS, Model, discover, tables_with_column
 
 DATA = Path(__file__).parent / "data"
 
@@ -239,9 +239,30 @@ def test_risk_factors_equals_its_plain_definition(seed, distinct_children):
     con = _warehouse(seed, distinct_children)
     reference = Model("marts", "risk_factors", DATA / "risk_factors_reference.sql")
     con.execute(f"CREATE TABLE ref AS {reference.sql()}")
+    con.execute(f"CREATE TABLE marts.behaviour_coverage AS {_model('behaviour_coverage').sql()}")
     con.execute(f"CREATE TABLE new AS {_model('risk_factors').sql()}")
     assert con.execute("SELECT count(*) FROM ref").fetchall()[0][0] > 0
     _same(con, "new", "ref")
+    _same_in_part(con, _model("risk_factors"), "new", seed)
+
+
+def _same_in_part(con: duckdb.DuckDBPyConnection, model: Model, whole: str, seed: int) -> None:
+    """``model`` says it is local to a pupil (-- partitioned by: upn): built for some
+    pupils only, from its inputs filtered to them, it gives exactly their rows of the
+    whole build (what models.build_model relies on to rebuild a night's pupils only)."""
+    assert model.partitioned_by == "upn"
+    upns = [r[0] for r in con.execute(f"SELECT DISTINCT upn FROM {whole} ORDER BY 1").fetchall()]
+    some = random.Random(seed).sample(upns, max(1, len(upns) // 3))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {PARTS} AS SELECT unnest(?) AS part", [some])
+    filtered = tables_with_column(con, model.inputs(), "upn")
+    assert "staging.pupils" in filtered
+    con.execute(f"CREATE OR REPLACE TABLE part AS {model.sql(partitioned=True, filtered=filtered)}")
+    con.execute(
+        f"CREATE OR REPLACE TABLE whole_part AS SELECT * FROM {whole} "
+        f"WHERE upn IN (SELECT part FROM {PARTS})"
+    )
+    assert con.execute("SELECT count(*) FROM part").fetchall()[0][0] > 0
+    _same(con, "part", "whole_part")
 
 
 @pytest.mark.parametrize("seed", range(12))
@@ -254,3 +275,4 @@ def test_risk_profile_equals_its_plain_definition(seed):
     con.execute(f"CREATE TABLE new AS {_model('risk_profile').sql()}")
     assert con.execute("SELECT count(*) FROM ref WHERE len(factors_true) > 0").fetchall()[0][0]
     _same(con, "new", "ref")
+    _same_in_part(con, _model("risk_profile"), "new", seed)

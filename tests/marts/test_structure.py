@@ -62,8 +62,8 @@ def test_sidecars_have_only_description_and_columns():
 
 
 def test_sql_dependencies_are_complete():
-    # sqlglot drops a table whose name equals a CTE's (e.g. a CTE `imd` hides
-    # staging.imd): every table the text names must be a parsed input
+    # every table the text names must be a parsed input (models._inputs once dropped a
+    # table named like a CTE, e.g. staging.imd beside a CTE `imd`)
     mine = set(_my_marts())
     for model in discover("marts"):
         if model.table not in mine:
