@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from wlz_pipeline.config import REPO_ROOT, load_yaml
 
@@ -32,11 +32,18 @@ class QualitySettings(BaseModel):
     gx_worker: bool = True
 
 
+class ReportSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    processes: int = Field(default=2, ge=1)
+    process_from_pages: int = Field(default=400, ge=1)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     duckdb: DuckDBSettings = DuckDBSettings()
     ingest: IngestSettings = IngestSettings()
     quality: QualitySettings = QualitySettings()
+    reports: ReportSettings = ReportSettings()
     landing_ignore: list[str] = []
     sensor_stable_seconds: float = 30
 

@@ -300,3 +300,63 @@ def test_the_cache_is_as_private_as_the_restricted_pages(rendered_copy, tmp_path
         p for p in out.rglob("*") if p.is_file() and "restricted" not in p.relative_to(out).parts
     ]
     assert outside and all(p.suffix == ".html" for p in outside)
+
+
+def _report_processes(monkeypatch, processes: int) -> None:
+    """config/settings.yaml's reports section, for this test: ``processes`` from the
+    first page on (the sample has fewer children than the configured threshold)."""
+    from wlz_pipeline import settings
+
+    real = settings.load_settings()
+    changed = real.model_copy(
+        update={"reports": settings.ReportSettings(processes=processes, process_from_pages=1)}
+    )
+    monkeypatch.setattr(settings, "load_settings", lambda: changed)
+
+
+@pytest.mark.slow
+def test_child_pages_written_by_several_processes_are_the_pages_of_one(
+    rendered_copy, tmp_path, monkeypatch
+):
+    children, claims = _counts(rendered_copy)
+    _report_processes(monkeypatch, 1)
+    one = _render(rendered_copy, tmp_path / "one")
+    _report_processes(monkeypatch, 3)
+    out = tmp_path / "three"
+    stale = out / "restricted" / "children" / "WLZ-GONE.html"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("a child no longer enrolled", encoding="utf-8")
+    three = _render(rendered_copy, out)
+    assert three.pages == one.pages and three.pages["child"] == children
+    assert _differing(_pages(out), _pages(tmp_path / "one")) == []  # the stale page went too
+    assert three.removed == 1 and not stale.exists()
+    # the workers' cache entries count: all of them are found the next night, none pruned
+    assert three.cache_misses == {"child": children, "claim": claims}
+    warm = _render(rendered_copy, out, LATER)
+    assert warm.cache_misses == {} and warm.cache_hits == {"child": children, "claim": claims}
+    assert warm.cache_pruned == 0 and warm.removed == 0
+    _assert_same_as_uncached(rendered_copy, out, tmp_path / "fresh_later", LATER)
+
+
+def _dying_worker(job: object, share: object) -> None:
+    """Stands in for render._child_pages_worker: the worker process dies at once."""
+    import os
+
+    os._exit(3)
+
+
+@pytest.mark.slow
+def test_a_report_worker_that_dies_costs_time_not_pages(
+    rendered_copy, tmp_path, monkeypatch, caplog
+):
+    _report_processes(monkeypatch, 1)
+    _render(rendered_copy, tmp_path / "one")
+    _report_processes(monkeypatch, 2)
+    # the pool sends the function by name: the spawned worker imports this module
+    monkeypatch.setattr(render, "_child_pages_worker", _dying_worker)
+    out = tmp_path / "two"
+    with caplog.at_level("WARNING", logger=render.__name__):
+        result = _render(rendered_copy, out)
+    assert "a report worker died" in caplog.text
+    assert result.pages["child"] == _counts(rendered_copy)[0]
+    assert _differing(_pages(out), _pages(tmp_path / "one")) == []

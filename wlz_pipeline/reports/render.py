@@ -25,6 +25,8 @@ run) is rendered every time.
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import os
 import re
 import tempfile
@@ -44,6 +46,8 @@ from wlz_pipeline.payments.ledger import pounds
 from wlz_pipeline.publish import publication_path
 from wlz_pipeline.reports import published, restricted, svg
 from wlz_pipeline.reports.cache import FragmentCache, code_digest, source_files
+
+log = logging.getLogger(__name__)
 
 #: The reports code: every file of it is in the cache keys (``_cache``).
 PACKAGE = Path(__file__).parent
@@ -320,6 +324,149 @@ def _body(
     return Markup(html)
 
 
+# -- child profiles, in several processes --------------------------------------------------
+@dataclass(frozen=True)
+class _ChildPages:
+    """What a process needs to write its share of the child profile pages."""
+
+    warehouse: Path
+    threshold: int
+    cache_folder: Path | None
+    cache_salt: bytes
+    base: dict[str, Any]
+    out_dir: Path
+
+
+def _write_child_pages(
+    job: _ChildPages,
+    children: list[restricted.ChildProfile],
+    env: jinja2.Environment,
+    bodies: FragmentCache,
+    writer: _Writer,
+) -> int:
+    child_page = env.get_template("child.html")
+    as_of = str(escape(fmt_date(job.base["pub"].as_of_date)))
+    for child in children:
+        main = _body(
+            env,
+            bodies,
+            "child_main.html",
+            "child",
+            {"child": child, "as_of_date": AS_OF_SLOT},
+            lambda child=child: {"charts": _child_charts(child)},
+        )
+        main = Markup(str(main).replace(AS_OF_SLOT, as_of))
+        html = child_page.render(
+            **job.base, child=child, main=main, root="../../", restricted_page=True
+        )
+        writer.write(f"restricted/children/{child.file_name}", html, restricted_page=True)
+    return len(children)
+
+
+def _load_children(job: _ChildPages, share: tuple[int, int]) -> list[restricted.ChildProfile]:
+    con = wh.connect(job.warehouse, read_only=True)
+    try:
+        return restricted.child_profiles(con, job.base["pub"].as_of_date, share)
+    finally:
+        con.close()
+
+
+@dataclass
+class _Share:
+    """What a worker did with its share: the pages written, and what the caller's index,
+    writer and cache must know of them."""
+
+    pages: int
+    children: list[restricted.ChildProfile]  # for the index: details and alerts only
+    written: set[Path]
+    used: set[str]
+    hits: Counter[str]
+    misses: Counter[str]
+
+
+def _child_pages_worker(job: _ChildPages, share: tuple[int, int]) -> _Share:
+    """A worker process's share: it reads its children from the warehouse (read-only,
+    beside the caller's connection) and writes their pages."""
+    children = _load_children(job, share)
+    bodies = FragmentCache(job.cache_folder, job.cache_salt)
+    writer = _Writer(job.out_dir)
+    n = _write_child_pages(job, children, _environment(job.threshold), bodies, writer)
+    slim = [
+        restricted.ChildProfile(wlz_id=c.wlz_id, details=c.details, alerts=c.alerts)
+        for c in children
+    ]
+    return _Share(n, slim, writer.written, bodies.used, bodies.hits, bodies.misses)
+
+
+class _ChildPagesInParallel:
+    """The child profile pages split among ``reports.processes`` processes
+    (config/settings.yaml): this one and spawned workers, each reading and writing every
+    n-th child (``start`` before this process reads its own share, so that the workers
+    read theirs meanwhile). A page is the same bytes whichever process writes it (its
+    chart ids count per page). A worker that dies costs time: its share is done here."""
+
+    def __init__(self, job: _ChildPages, enrolled: int) -> None:
+        from wlz_pipeline.settings import load_settings
+
+        cfg = load_settings().reports
+        self.job = job
+        self.processes = 1 if enrolled < cfg.process_from_pages else cfg.processes
+        self.pool = None
+        self.futures: list = []
+
+    def start(self) -> None:
+        if self.processes == 1:
+            return
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the run's process has threads (Dagster's, DuckDB's)
+        ctx = multiprocessing.get_context("spawn")
+        self.pool = ProcessPoolExecutor(max_workers=self.processes - 1, mp_context=ctx)
+        self.futures = [
+            self.pool.submit(_child_pages_worker, self.job, (i, self.processes))
+            for i in range(1, self.processes)
+        ]
+
+    @property
+    def share(self) -> tuple[int, int]:
+        """This process's share."""
+        return (0, self.processes)
+
+    def finish(
+        self,
+        children: list[restricted.ChildProfile],
+        env: jinja2.Environment,
+        bodies: FragmentCache,
+        writer: _Writer,
+    ) -> tuple[int, list[restricted.ChildProfile]]:
+        """Write this process's share (``children``), then take in the workers'; the
+        pages written and every child (in WLZ ID order, for the index)."""
+        from concurrent.futures.process import BrokenProcessPool
+
+        n = _write_child_pages(self.job, children, env, bodies, writer)
+        every = list(children)
+        try:
+            for i, future in enumerate(self.futures, start=1):
+                try:
+                    done: _Share = future.result()
+                except BrokenProcessPool as exc:
+                    log.warning("a report worker died (%s): its pages are written here", exc)
+                    share = _load_children(self.job, (i, self.processes))
+                    n += _write_child_pages(self.job, share, env, bodies, writer)
+                    every += share
+                    continue
+                n += done.pages
+                every += done.children
+                writer.written |= done.written
+                bodies.used |= done.used
+                bodies.hits.update(done.hits)
+                bodies.misses.update(done.misses)
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown(cancel_futures=True)
+        return n, sorted(every, key=lambda c: c.wlz_id)
+
+
 # -- the whole render ---------------------------------------------------------------------
 def render_reports(
     warehouse_file: str | Path,
@@ -353,20 +500,24 @@ def render_reports(
         raise ReportError(
             f"cannot open the warehouse {warehouse_file} read-only ({exc}); is a run writing it?"
         ) from exc
+    base = {"pub": pub, "generated_at": generated}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _restricted_dirs(out_dir)
+    bodies = _cache(out_dir, cache)
+    job = _ChildPages(
+        warehouse_file, pub.suppression_threshold, bodies.folder, bodies.salt, base, out_dir
+    )
     try:
-        children = restricted.child_profiles(con, pub.as_of_date)
+        parallel = _ChildPagesInParallel(job, restricted.enrolled_children(con))
+        parallel.start()
+        children = restricted.child_profiles(con, pub.as_of_date, parallel.share)
         packs = restricted.claim_packs(con)
     finally:
         con.close()
 
     env = _environment(pub.suppression_threshold)
-    base = {"pub": pub, "generated_at": generated}
     writer = _Writer(out_dir)
     result = ReportResult(out_dir, out_dir / "index.html", None, as_of_date=pub.as_of_date)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _restricted_dirs(out_dir)
-
-    bodies = _cache(out_dir, cache)
     mark = env.globals["suppression_mark"]
     if waves:
         with svg.page_ids():
@@ -381,22 +532,8 @@ def render_reports(
         html = partner_page.render(**base, card=card, root="../", restricted_page=False)
         writer.write(f"partners/{card.file_name}", html, restricted_page=False)
         result.pages["partner"] += 1
-    child_page = env.get_template("child.html")
-    for child in children:
-        main = _body(
-            env,
-            bodies,
-            "child_main.html",
-            "child",
-            {"child": child, "as_of_date": AS_OF_SLOT},
-            lambda child=child: {"charts": _child_charts(child)},
-        )
-        main = Markup(str(main).replace(AS_OF_SLOT, str(escape(fmt_date(pub.as_of_date)))))
-        html = child_page.render(
-            **base, child=child, main=main, root="../../", restricted_page=True
-        )
-        writer.write(f"restricted/children/{child.file_name}", html, restricted_page=True)
-        result.pages["child"] += 1
+    pages, children = parallel.finish(children, env, bodies, writer)
+    result.pages["child"] += pages
     claim_page = env.get_template("claim.html")
     for pack in packs:
         main = _body(env, bodies, "claim_main.html", "claim", {"pack": pack})

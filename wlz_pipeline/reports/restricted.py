@@ -108,8 +108,24 @@ def _alert_summary(evidence: str | None) -> tuple[str, list[str]]:
     return str(ev.get("rule") or ""), lines
 
 
-def child_profiles(con: duckdb.DuckDBPyConnection, as_of: date | None) -> list[ChildProfile]:
-    """A profile for every enrolled child (consent recorded) in the register."""
+ENROLLED = "r.enrolled AND r.wlz_id IS NOT NULL"
+
+
+def enrolled_children(con: duckdb.DuckDBPyConnection) -> int:
+    """How many children ``child_profiles`` makes a profile for."""
+    if not _have(con, "marts.child_register"):
+        return 0
+    return con.execute(
+        f"SELECT count(*) FROM marts.child_register AS r WHERE {ENROLLED}"
+    ).fetchone()[0]
+
+
+def child_profiles(
+    con: duckdb.DuckDBPyConnection, as_of: date | None, share: tuple[int, int] = (0, 1)
+) -> list[ChildProfile]:
+    """A profile for every enrolled child (consent recorded) in the register, in WLZ ID
+    order; ``share`` ``(i, n)``: only every n-th of them from the i-th (one process's
+    share of the pages)."""
     if not _have(con, "marts.child_register"):
         return []
     pupils = (
@@ -146,9 +162,9 @@ def child_profiles(con: duckdb.DuckDBPyConnection, as_of: date | None) -> list[C
                    {"a.phase" if anchors else "NULL"} AS phase,
                    {"lw.name" if lws else "NULL"} AS lw_name
             FROM marts.child_register AS r {pupils} {anchors} {lws}
-            WHERE r.enrolled AND r.wlz_id IS NOT NULL
+            WHERE {ENROLLED}
             ORDER BY r.wlz_id""",
-    )
+    )[share[0] :: share[1]]
     ids = [c["wlz_id"] for c in children]
     if not ids:
         return []
