@@ -344,14 +344,11 @@ BALANCE_COLUMNS = (
 )
 
 OUTCOMES_SQL = """
--- one row per child: its autumn outcome factors as lists (one Python row per child,
--- not per factor), each in the same order
-select
-    f.anchor_urn, f.upn, f.academic_year,
-    list(f.factor order by f.factor, f.at_risk, f.value_number, r.sort_order),
-    list(f.at_risk order by f.factor, f.at_risk, f.value_number, r.sort_order),
-    list(f.value_number order by f.factor, f.at_risk, f.value_number, r.sort_order),
-    list(r.sort_order order by f.factor, f.at_risk, f.value_number, r.sort_order)
+-- the autumn outcome factors of the children the balance compares, one row per factor,
+-- in (child, factor, at_risk, value, sort order) order: fetched column by column, which
+-- is several times faster than fetching a list per child (DuckDB builds every list
+-- element as a Python object: ~3 s for the zone's 52,000 children)
+select f.anchor_urn, f.upn, f.academic_year, f.factor, f.at_risk, f.value_number, r.sort_order
 from marts.risk_factors as f
 join marts.risk_rules as r on r.factor = f.factor
 semi join balance_children as c
@@ -359,7 +356,7 @@ semi join balance_children as c
    and c.upn is not distinct from f.upn
    and c.academic_year is not distinct from f.academic_year
 where f.wave = 'autumn' and f.kind = 'outcome'
-group by f.anchor_urn, f.upn, f.academic_year
+order by f.anchor_urn, f.upn, f.academic_year, f.factor, f.at_risk, f.value_number, r.sort_order
 """
 
 
@@ -482,14 +479,14 @@ def build_balance(con: duckdb.DuckDBPyConnection) -> dict[str, object]:
     } | {(p.anchor_urn, p.upn, p.academic_year) for p in pool}
     con.register("balance_children", _children_table(children))
     try:
-        found = con.execute(OUTCOMES_SQL).fetchall()
+        found = con.execute(OUTCOMES_SQL).fetchnumpy()
     finally:
         con.unregister("balance_children")
-    for anchor, upn, year, factors, flags, values, sort_orders in found:
-        outcomes[(anchor, upn, year)].update(
-            zip(factors, zip(flags, values, strict=True), strict=True)
-        )
-        order.update(zip(factors, sort_orders, strict=True))
+    # masked (NULL) values come back as None
+    columns = [found[name].tolist() for name in found]
+    for anchor, upn, year, factor, flag, value, sort_order in zip(*columns, strict=True):
+        outcomes[(anchor, upn, year)][factor] = (flag, value)
+        order[factor] = sort_order
     rows = balance_rows(matches, pool, outcomes, order)
     n = write_table(
         con, BALANCE_TABLE, BALANCE_COLUMNS, rows, ("academic_year", "variable_order", "variable")
