@@ -160,6 +160,7 @@ def test_wlz_run_starts_the_worker_before_dagster_starts_the_run(tmp_path, monke
         seen["warehouse_exists"] = (tmp_path / "wlz.duckdb").exists()
 
     monkeypatch.setattr(dg, "materialize", materialize)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)  # an ephemeral instance: make test sets it
     cli.run_pipeline(tmp_path / "landing", tmp_path / "wlz.duckdb")
     assert seen["worker_pid"] is not None
     assert seen["warehouse_exists"] is False  # no step had opened the warehouse yet
