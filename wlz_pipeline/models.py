@@ -91,8 +91,8 @@ _PARTITIONED = re.compile(r"^--\s*partitioned by:\s*(\w+)\s*$", re.MULTILINE)
 def filter_inputs(sql: str, tables: Iterable[str], column: str) -> str:
     """``sql`` with each reference to one of ``tables`` (``schema.table``) replaced by
     its rows whose ``column`` is one of the partitions in ``PARTS`` (the partitioned
-    build of a model partitioned by ``column``); a name followed by ``.`` (a column qualified by the
-    table's full name) is left alone."""
+    build of a model partitioned by ``column``); a name followed by ``.`` (a column
+    qualified by the table's full name) is left alone."""
     names = sorted(set(tables), key=len, reverse=True)
     if not names:
         return sql
@@ -323,9 +323,9 @@ def run_model(
         select = ", ".join(f"c.{quote_ident(c)}" for c in keep)
         # Rows are stored sorted (file and row, else every column), so a table built
         # twice from the same inputs is the same file for file; except a partitioned
-        # (incremental, or partitioned by a column) model's, which rebuilding a partition appends at
-        # the end anyway: its readers never rely on order, and sorting cost ~5 s on the
-        # zone's 22.8 million marks and ~4 s on its 5.7 million risk factors.
+        # (incremental, or partitioned by a column) model's, which rebuilding a partition
+        # appends at the end anyway: its readers never rely on order, and sorting cost
+        # ~5 s on the zone's 22.8 million marks and ~4 s on its 5.7 million risk factors.
         if part_column is not None:
             order = ""
         elif "_row_number" in cols:

@@ -268,12 +268,16 @@ def content_version(
            WHERE schema_name = ? AND table_name = ? ORDER BY column_index""",
         [schema, name],
     ).fetchall()
+
+    def digest(rows: int, hashed: str | None) -> str:
+        return _digest([code_version(), json.dumps(columns), str(rows), hashed or "", "content"])
+
     if part_column is None or part_column not in {c for c, _ in columns}:
         # fetchall: DuckDB keeps a half-read result open on the connection
         ((rows, hashed),) = con.execute(
             f"SELECT count(*), sum(hash(t))::VARCHAR FROM {table} t"
         ).fetchall()
-        return _digest([code_version(), json.dumps(columns), str(rows), hashed or "", "content"])
+        return digest(rows, hashed)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE _wlz_table_parts AS
             SELECT coalesce({part_column}::VARCHAR, ?) AS part, count(*) AS n,
@@ -284,7 +288,7 @@ def content_version(
     ((rows, hashed),) = con.execute(
         "SELECT coalesce(sum(n), 0), sum(h)::VARCHAR FROM _wlz_table_parts"
     ).fetchall()
-    content = _digest([code_version(), json.dumps(columns), str(rows), hashed or "", "content"])
+    content = digest(rows, hashed)
     con.execute(
         "DELETE FROM meta.table_parts WHERE table_name = ? AND content = ?", [table, content]
     )
