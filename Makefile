@@ -63,11 +63,15 @@ format: install
 # Re-resolve uv.lock after changing dependencies in pyproject.toml (versions already
 # locked are kept where they still fit; `uv lock --upgrade-package P` moves one on).
 # pylock.toml is the same lock in the standard format (PEP 751) for tools other than
-# uv; tests/test_lock.py fails when it is not what uv.lock exports.
+# uv, and requirements.lock the same pins with hashes for plain pip
+# (`pip install --require-hashes -r requirements.lock`); tests/test_lock.py fails when
+# either is not what uv.lock exports.
 lock:
 	test -x $(BIN)/uv || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip install --quiet uv==$(UV_VERSION); }
 	$(BIN)/uv lock --python 3.11
 	$(BIN)/uv export --quiet --format pylock.toml --locked --extra dev --no-header -o pylock.toml
+	$(BIN)/uv export --quiet --format requirements-txt --locked --extra dev --no-header \
+		--no-emit-project -o requirements.lock
 
 # The zone-scale benchmark of performance.md (not run by CI): writes a JSON report.
 # BENCH_ARGS passes options, e.g. BENCH_ARGS="--data-dir /data/zone --skip-sample".

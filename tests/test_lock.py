@@ -1,5 +1,6 @@
-"""The committed locks agree: pylock.toml (PEP 751) is exactly what uv.lock exports, and
-uv.lock still satisfies pyproject.toml, so a fresh machine installs what was tested."""
+"""The committed locks agree: pylock.toml (PEP 751) and requirements.lock (pip's
+hash-checked requirements) are exactly what uv.lock exports, and uv.lock still satisfies
+pyproject.toml, so a fresh machine installs what was tested."""
 
 from __future__ import annotations
 
@@ -35,3 +36,19 @@ def test_pylock_is_what_uv_lock_exports():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == (ROOT / "pylock.toml").read_text(encoding="utf-8")
+
+
+def test_requirements_lock_is_what_uv_lock_exports():
+    done = _uv(
+        "export",
+        "--quiet",
+        "--format",
+        "requirements-txt",
+        "--locked",
+        "--extra",
+        "dev",
+        "--no-header",
+        "--no-emit-project",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (ROOT / "requirements.lock").read_text(encoding="utf-8")
