@@ -41,8 +41,12 @@ $(DAGSTER_HOME)/dagster.yaml: config/dagster.yaml | install
 run: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/wlz run --data-dir data/sample --warehouse $(WLZ_HOME)/warehouse/wlz.duckdb
 
+# The suite runs in TEST_WORKERS processes (pytest-xdist), a test file to each at a time
+# (--dist loadfile: a file's module fixtures are made once); TEST_WORKERS=0 runs it in
+# this process (a single test: make test TEST_WORKERS=0 PYTEST_ARGS=tests/test_x.py).
+TEST_WORKERS ?= 2
 test: install chromium
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # The HTML report tests open the pages in Debian's chromium through Playwright (never a
 # browser download: do not run `playwright install`). Installed with apt when missing

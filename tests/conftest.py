@@ -86,7 +86,15 @@ def pytest_unconfigure(config) -> None:
     import os
     import sys
 
-    if _exit_status and not hasattr(sys, "ps1"):
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(_exit_status[-1])
+    if not _exit_status or hasattr(sys, "ps1"):
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        # an xdist worker (make test runs two) has sent its results, and must leave
+        # normally for its controller; only its teardown's stderr, which would land in
+        # the middle of the controller's report, goes to /dev/null
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        return
+    os._exit(_exit_status[-1])
