@@ -31,6 +31,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
+import multiprocessing.util
+import os
+import sys
 import threading
 import traceback
 from collections.abc import Callable
@@ -50,6 +53,21 @@ class WorkerGone(RuntimeError):
 
 
 def _serve(conn: Connection) -> None:
+    """The worker process: serve the run's calls, then leave without the interpreter's
+    teardown. GX's SQLAlchemy engines keep DuckDB objects alive to the end, and at
+    teardown DuckDB's bindings (nanobind) print some forty "leaked instance/type/function"
+    lines, harmless, into the run's log; the worker holds nothing that needs a teardown
+    (no warehouse connection outlives a call, every file it writes is closed). The
+    multiprocessing objects GX's libraries made (a tqdm lock) are released first, as at a
+    normal exit, or the resource tracker would warn of them instead."""
+    _serve_calls(conn)
+    multiprocessing.util._exit_function()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+def _serve_calls(conn: Connection) -> None:
     """The worker's main loop: warm up, then run each call sent until told to stop."""
     import great_expectations  # noqa: F401 - the point: import it before it is needed
 
