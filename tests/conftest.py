@@ -93,8 +93,10 @@ def pytest_unconfigure(config) -> None:
     if "PYTEST_XDIST_WORKER" in os.environ:
         # an xdist worker (make test runs two) has sent its results, and must leave
         # normally for its controller; only its teardown's stderr, which would land in
-        # the middle of the controller's report, goes to /dev/null
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, 2)
+        # the middle of the controller's report, goes to /dev/null. At exit, not now:
+        # pytest gives the worker its stderr back after this hook.
+        import atexit
+
+        atexit.register(os.dup2, os.open(os.devnull, os.O_WRONLY), 2)
         return
     os._exit(_exit_status[-1])
