@@ -189,3 +189,33 @@ def test_a_failing_suite_rebuilds_the_data_docs_index_at_once(tmp_path):
     outcome = gx_duckdb.validate_table(wh, "staging.t", _suite(bad))
     assert not all(o.success for o in outcome.outcomes)
     assert gx_duckdb.data_docs_index(wh).is_file()
+
+
+def test_data_docs_templates_are_compiled_once_per_process(tmp_path, monkeypatch):
+    """Every validation opens a new GX context, whose Data Docs views make new Jinja
+    environments; they share one bytecode cache (install_template_cache), so a second
+    validation renders its pages without compiling GX's page templates again."""
+    import jinja2
+
+    from wlz_pipeline.quality import gx_duckdb
+
+    wh = _warehouse(tmp_path, [(VALID_UPNS[0], 1, "f1", 2)])
+    suite = _suite(tmp_path)
+    gx_duckdb.validate_table(wh, "staging.t", suite)
+    compiled: list[str | None] = []
+    original = jinja2.Environment.compile
+
+    def compile(self, source, name=None, *args, **kwargs):  # type: ignore[no-untyped-def]
+        compiled.append(name)
+        return original(self, source, name, *args, **kwargs)
+
+    monkeypatch.setattr(jinja2.Environment, "compile", compile)
+    gx_duckdb.validate_table(wh, "staging.t", suite)
+    site = gx_duckdb.gx_root(wh) / "gx" / "uncommitted" / "data_docs" / "local_site"
+    assert len(list((site / "validations" / "t").rglob("*.html"))) == 2  # both rendered
+    assert [n for n in compiled if n and n.endswith(".j2")] == []
+    # what is counted: an environment of its own, on the same templates, compiles them
+    from great_expectations.render.view.view import DefaultJinjaPageView
+
+    jinja2.Environment(loader=DefaultJinjaPageView().env.loader).get_template("page.j2")
+    assert "page.j2" in compiled
