@@ -219,3 +219,33 @@ def test_data_docs_templates_are_compiled_once_per_process(tmp_path, monkeypatch
 
     jinja2.Environment(loader=DefaultJinjaPageView().env.loader).get_template("page.j2")
     assert "page.j2" in compiled
+
+
+def test_a_gx_project_is_opened_once_per_process_while_it_is_on_disk(tmp_path, monkeypatch):
+    import shutil
+
+    import great_expectations as gx
+
+    from wlz_pipeline.quality import gx_duckdb
+
+    opened: list[str] = []
+    original = gx.get_context
+
+    def get_context(*args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(kwargs["project_root_dir"])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(gx, "get_context", get_context)
+    wh = _warehouse(tmp_path, [(VALID_UPNS[0], 1, "f1", 2)])
+    suite = _suite(tmp_path)
+    first = gx_duckdb.validate_table(wh, "staging.t", suite)
+    second = gx_duckdb.validate_table(wh, "staging.t", suite)
+    assert len(opened) == 1
+    assert [o.success for o in second.outcomes] == [o.success for o in first.outcomes]
+    # someone removed the GX folder between runs: it is made again, with the new result
+    shutil.rmtree(gx_duckdb.gx_root(wh))
+    third = gx_duckdb.validate_table(wh, "staging.t", suite)
+    assert len(opened) == 2
+    assert [o.success for o in third.outcomes] == [o.success for o in first.outcomes]
+    site = gx_duckdb.gx_root(wh) / "gx" / "uncommitted" / "data_docs" / "local_site"
+    assert len(list((site / "validations" / "t").rglob("*.html"))) == 1

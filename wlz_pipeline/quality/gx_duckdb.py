@@ -277,7 +277,6 @@ def build_data_docs_index(warehouse: Path) -> Path | None:
 
 
 def _build_index(warehouse: Path) -> Path | None:
-    import great_expectations as gx
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
     )
@@ -287,7 +286,7 @@ def _build_index(warehouse: Path) -> Path | None:
         return None
     install_template_cache()
     with _lock:
-        ctx = gx.get_context(mode="file", project_root_dir=str(root))
+        ctx = _context(root)
         # a resource list that matches no page: GX renders nothing and builds the index
         # (an empty list would mean "every page")
         ctx.build_data_docs(
@@ -316,6 +315,27 @@ def prune_results(root: Path, suite: str, keep: int) -> int:
     return removed
 
 
+#: the GX projects this process has opened, by folder (``_context``)
+_contexts: dict[Path, Any] = {}
+
+
+def _context(root: Path) -> Any:
+    """The file-backed GX project at ``root``, opened once per process while its
+    configuration file stays: opening one parses its YAML and builds its stores, about a
+    tenth of a small table's validation. Its stores read and write the files each time,
+    so what is on disk is what the next validation sees."""
+    root = root.resolve()
+    ctx = _contexts.get(root)
+    if ctx is None or not (root / "gx" / "great_expectations.yml").is_file():
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        ctx = gx.get_context(mode="file", project_root_dir=str(root))
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+        _contexts[root] = ctx
+    return ctx
+
+
 def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
     """Validate ``table`` (``schema.name``) of the warehouse file against ``suite``, store
     the result and render its Data Docs pages (the index: see below).
@@ -325,7 +345,6 @@ def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
     one process open a file read-write or read-only, not both.
     """
     import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
     )
@@ -337,8 +356,7 @@ def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
     with _lock:
         root = gx_root(warehouse)
         root.mkdir(parents=True, exist_ok=True)
-        ctx = gx.get_context(mode="file", project_root_dir=str(root))
-        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+        ctx = _context(root)
         ds = ctx.data_sources.add_or_update_sql(
             name="warehouse",
             connection_string=f"duckdb:///{Path(warehouse).resolve()}",
