@@ -15,18 +15,22 @@ export DAGSTER_HOME ?= $(WLZ_HOME)/dagster
 
 install: $(VENV)/.installed
 
-# The venv is rebuilt whenever the lock file or the project metadata change. uv.lock pins
-# every package with its hashes; --locked refuses to install when pyproject.toml has
-# changed without `make lock`, so a fresh machine installs exactly what was tested.
-# --compile-bytecode writes every package's .pyc at install: uv does not by default, and
-# where PYTHONDONTWRITEBYTECODE is set (CI machines, containers) Python never writes them
-# either, so every process (a run, its GX worker, each test's) would compile dagster, GX and
-# pandas from source again: about 11 s a process on our 2-core machine.
-$(VENV)/.installed: uv.lock pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --quiet --locked --compile-bytecode \
-		--extra dev --python $(BIN)/python
+# The venv is made afresh from the lock whenever it or the project metadata change:
+# requirements.lock pins every package, with its hashes (pip refuses a file whose hash is
+# not in it, and --no-deps installs nothing it does not list), so a fresh machine installs
+# exactly what was tested. It is uv.lock exported for pip (make lock); the project itself is
+# then installed editable, built by the locked setuptools. `uv lock --check` (uv is locked
+# too) refuses a pyproject.toml changed without `make lock`. pip writes every package's .pyc
+# at install: where PYTHONDONTWRITEBYTECODE is set (CI machines, containers) Python never
+# writes them, and every process (a run, its GX worker, each test's) would compile dagster,
+# GX and pandas from source again, about 11 s a process on our 2-core machine.
+PIP := $(BIN)/python -m pip --quiet --disable-pip-version-check
+$(VENV)/.installed: requirements.lock pyproject.toml
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --require-hashes --no-deps -r requirements.lock
+	$(PIP) install --no-deps --no-build-isolation --editable .
+	$(BIN)/uv lock --check --offline --python 3.11
 	touch $@
 
 # The instance settings (one run at a time: one writer on the DuckDB file) are copied
