@@ -1,12 +1,15 @@
 """The committed locks agree: pylock.toml (PEP 751) and requirements.lock (pip's
-hash-checked requirements) are exactly what uv.lock exports, and uv.lock still satisfies
-pyproject.toml, so a fresh machine installs what was tested."""
+hash-checked requirements, what make install installs) are exactly what uv.lock exports,
+and uv.lock still satisfies pyproject.toml, so a fresh machine installs what was tested."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).parent.parent
 UV = Path(sys.executable).parent / "uv"
@@ -19,36 +22,26 @@ def _uv(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_uv_lock_matches_pyproject():
-    done = _uv("lock", "--check")
+    done = _uv("lock", "--check", "--python", "3.11")
     assert done.returncode == 0, done.stderr
 
 
-def test_pylock_is_what_uv_lock_exports():
-    done = _uv(
-        "export",
-        "--quiet",
-        "--format",
-        "pylock.toml",
-        "--locked",
-        "--extra",
-        "dev",
-        "--no-header",
-    )
+@pytest.mark.parametrize(
+    ("lock", "options"),
+    [
+        ("pylock.toml", ("--format", "pylock.toml")),
+        ("requirements.lock", ("--format", "requirements-txt", "--no-emit-project")),
+    ],
+)
+def test_each_exported_lock_is_what_uv_lock_exports(lock, options):
+    done = _uv("export", "--quiet", *options, "--locked", "--extra", "dev", "--no-header")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == (ROOT / "pylock.toml").read_text(encoding="utf-8")
+    assert done.stdout == (ROOT / lock).read_text(encoding="utf-8")
 
 
-def test_requirements_lock_is_what_uv_lock_exports():
-    done = _uv(
-        "export",
-        "--quiet",
-        "--format",
-        "requirements-txt",
-        "--locked",
-        "--extra",
-        "dev",
-        "--no-header",
-        "--no-emit-project",
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == (ROOT / "requirements.lock").read_text(encoding="utf-8")
+def test_the_makefile_bootstraps_the_locked_uv():
+    # `make lock` on a machine without the venv installs UV_VERSION before anything is
+    # locked; it must be the uv the lock installs everywhere else
+    (pinned,) = re.findall(r"^UV_VERSION := (\S+)$", (ROOT / "Makefile").read_text(), re.M)
+    (locked,) = re.findall(r"^uv==(\S+) ", (ROOT / "requirements.lock").read_text(), re.M)
+    assert pinned == locked
