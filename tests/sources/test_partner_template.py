@@ -560,6 +560,16 @@ def test_misspelt_name_with_correct_wlz_id(filled: Path) -> None:
     assert _read(filled, known_children={**NAMES, ID3: "CHLOE MARTIN"}).findings == [f]
 
 
+def test_no_name_held_yet_is_not_a_name_mismatch(filled: Path) -> None:
+    """An enrolled child with no register extract held yet (known_children gives "" for
+    them: a partner scan before any MIS extract) has no name to compare with."""
+    hand_edit(filled, "misspelt_name", child=0, new_name="Amria Kahn")
+    assert _read(filled, known_children={**NAMES, ID1: ""}).findings == []
+    # the other children's names are still compared
+    (f,) = _read(filled, known_children={**NAMES, ID1: "", ID2: "Someone Else"}).findings
+    assert (f.code, f.value) == ("name_mismatch", NAMES[ID2])  # the name on the sheet
+
+
 def test_wlz_id_not_allocated_is_an_error_and_not_ingested(filled: Path) -> None:
     hand_edit(filled, "unallocated_id", child=0, wlz_id="WLZ999999999")
     r = _read(filled, known_children=None)

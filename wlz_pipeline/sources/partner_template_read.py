@@ -989,8 +989,10 @@ def _grid_rows(
                 "warning",
                 "child_added",
             )
+        # "" = an enrolled child with no name on any register extract held yet (a scan
+        # before the MIS extracts): nothing to compare the template's name with
         held = ctx.known.get(wlz_id) if ctx.known is not None else None
-        if held is not None and name is not None and _name_key(held) != _name_key(name):
+        if held and name is not None and _name_key(held) != _name_key(name):
             ctx.add(
                 sheet.name,
                 coord(r, name_col if name_col is not None else id_col),
