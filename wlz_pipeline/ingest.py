@@ -653,8 +653,8 @@ class Ingestor:
         )
         return len(rows)
 
-    def _insert_findings(self, file_hash: str, findings: Sequence[Finding]) -> None:
-        """A file's findings, buffered like its rows (``_flush``)."""
+    def _buffer_findings(self, file_hash: str, findings: Sequence[Finding]) -> None:
+        """A file's findings, held like its in-memory rows until ``_flush``."""
         fields = ("location", "column", "severity", "problem", "expected", "code", "value")
         self._buffered["meta.file_findings"].append(
             pa.table(
@@ -669,8 +669,9 @@ class Ingestor:
         )
 
     def _flush(self) -> None:
-        """Insert the rows and findings read into memory (``_insert``), one statement per
-        table for a whole commit batch (``_Batch``), inside its transaction. One statement
+        """Insert the rows and findings held in memory (``_insert``, ``_buffer_findings``),
+        one statement per table for a whole commit batch, inside its transaction; the batch
+        empties the buffer whether or not this succeeds (``_Batch.commit``). One statement
         per file and table cost about a quarter of ingesting a zone's ~450 partner
         templates (three tables each); one per finding, far more for a template with
         thousands of them."""
@@ -681,7 +682,6 @@ class Ingestor:
                 self.con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM _incoming")
             finally:
                 self.con.unregister("_incoming")
-        self._buffered.clear()
 
     def _archive(self, path: Path, file_hash: str, data: bytes | None = None) -> Path:
         """The content-addressed copy of a file: ``data`` (the bytes that were hashed)
@@ -774,7 +774,7 @@ class Ingestor:
         for table, rows in parsed.tables.items():
             n += self._insert(table, rows, file_hash, parsed.profile, base["anchor_urn"])
         if parsed.findings:
-            self._insert_findings(file_hash, parsed.findings)
+            self._buffer_findings(file_hash, parsed.findings)
         self._register(
             **base,
             profile=parsed.profile,

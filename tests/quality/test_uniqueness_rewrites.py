@@ -17,14 +17,12 @@ import pytest
 
 from wlz_pipeline.quality.gx_duckdb import suite_files, validate_table
 
-CASES = {
-    # suite: (table, key, other columns)
+CASES = {  # suite: (table, key)
     "risk_factors": (
         "marts.risk_factors",
         ["anchor_urn", "upn", "academic_year", "wave", "factor"],
-        [],
     ),
-    "survey_answers": ("staging.survey_answers", ["response_id", "item"], ["_file_hash"]),
+    "survey_answers": ("staging.survey_answers", ["response_id", "item"]),
 }
 
 
@@ -67,7 +65,7 @@ def _rows(key: list[str], repeats: bool) -> list[tuple]:
 
 
 def _warehouse(tmp_path, suite: str, repeats: bool) -> tuple[str, int]:
-    table, key, _ = CASES[suite]
+    table, key = CASES[suite]
     path = tmp_path / "wh.duckdb"
     con = duckdb.connect(str(path))
     schema = table.split(".")[0]
@@ -93,7 +91,7 @@ def _outcome(wh: str, table: str, expectation: dict):
 
 @pytest.mark.parametrize("suite", sorted(CASES))
 def test_rewritten_uniqueness_fails_exactly_as_gx_does(tmp_path, suite):
-    table, key, _ = CASES[suite]
+    table, key = CASES[suite]
     wh, _ = _warehouse(tmp_path, suite, repeats=True)
     before = _outcome(wh, table, _gx_form(key))
     after = _outcome(wh, table, _rewritten(suite))
@@ -109,7 +107,7 @@ def test_rewritten_uniqueness_fails_exactly_as_gx_does(tmp_path, suite):
 
 @pytest.mark.parametrize("suite", sorted(CASES))
 def test_rewritten_uniqueness_passes_as_gx_does(tmp_path, suite):
-    table, key, _ = CASES[suite]
+    table, key = CASES[suite]
     wh, n = _warehouse(tmp_path, suite, repeats=False)
     assert n > 10
     before = _outcome(wh, table, _gx_form(key))
