@@ -14,9 +14,10 @@
   the same content never triggers twice, under any name. The cursor keeps, per file, the
   size, mtime and hash (unchanged files are not hashed again) and every hash seen.
 
-Writers never collide: every run executes in one process (``in_process_executor``), and
-the instance runs one run at a time (``config/dagster.yaml``: ``max_concurrent_runs: 1``);
-runs queue instead of meeting on the DuckDB file.
+Writers never collide: every run executes in one process
+(``assets.resources.in_process_executor``), and the instance runs one run at a time
+(``config/dagster.yaml``: ``max_concurrent_runs: 1``); runs queue instead of meeting on
+the DuckDB file.
 """
 
 import fnmatch

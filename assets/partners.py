@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import dagster as dg
 
-from assets.resources import WarehouseResource
+from assets.resources import WarehouseResource, in_process_executor
 from wlz_pipeline.partner_templates import calendar_terms, template_specs, write_templates
 
 #: One partition per template term of the calendar, e.g. ``2017/18-autumn``.
@@ -127,7 +127,7 @@ templates_job = dg.define_asset_job(
     TEMPLATES_JOB,
     selection=dg.AssetSelection.assets(TEMPLATES_KEY),
     partitions_def=TERM_PARTITIONS,
-    executor_def=dg.in_process_executor,
+    executor_def=in_process_executor,
     description="(Re)write the partner attendance templates of the selected term(s); the "
     "terms are the calendar's (partners/template_terms, refreshed by wlz_everything).",
 )

@@ -31,14 +31,16 @@ class SampleRun:
 def sample_run(tmp_path_factory) -> SampleRun:
     """The committed sample, materialised by Dagster into a temporary warehouse, once per
     test session (about a minute): the publication (the sample's documented demo key) and
-    the HTML reports are written beside it. Tests only read it."""
+    the HTML reports are written beside it. Tests only read it. Like ``wlz run``, the run
+    holds the warehouse open between its steps (``warehouse.held_open``), so the GX
+    worker, the reports and the publication must each release it to run at all."""
     import dagster as dg
 
     from assets.resources import WarehouseResource
     from wlz_pipeline.definitions import ALL_ASSETS, ALL_CHECKS
 
     wh = tmp_path_factory.mktemp("sample") / "wlz.duckdb"
-    with dg.DagsterInstance.ephemeral() as instance:
+    with dg.DagsterInstance.ephemeral() as instance, warehouse.held_open():
         result = dg.materialize(
             [*ALL_ASSETS, *ALL_CHECKS],
             resources={"wlz": WarehouseResource(data_dir=str(SAMPLE), warehouse=str(wh))},

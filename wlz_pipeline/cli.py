@@ -46,6 +46,7 @@ def run_pipeline(
     import dagster as dg
 
     from assets.resources import WarehouseResource
+    from wlz_pipeline import warehouse
     from wlz_pipeline.definitions import ALL_ASSETS, ALL_CHECKS
 
     resource = WarehouseResource(
@@ -58,15 +59,17 @@ def run_pipeline(
         if os.environ.get("DAGSTER_HOME")
         else dg.DagsterInstance.ephemeral()
     )
-    return dg.materialize(
-        [*ALL_ASSETS, *ALL_CHECKS],
-        resources={"wlz": resource},
-        instance=instance,
-        selection=selection,
-        raise_on_error=False,
-        # the summary below says what happened; step-by-step logs are in the Dagster UI
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
-    )
+    # the run keeps the warehouse open between its steps, and closes it at the end
+    with warehouse.held_open():
+        return dg.materialize(
+            [*ALL_ASSETS, *ALL_CHECKS],
+            resources={"wlz": resource},
+            instance=instance,
+            selection=selection,
+            raise_on_error=False,
+            # the summary below says what happened; step-by-step logs are in the Dagster UI
+            run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
+        )
 
 
 def dg_severity_error():

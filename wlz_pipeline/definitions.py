@@ -13,7 +13,7 @@ import pkgutil
 import dagster as dg
 
 import assets
-from assets.resources import WarehouseResource
+from assets.resources import WarehouseResource, in_process_executor
 
 
 def _modules() -> list:
@@ -39,7 +39,7 @@ everything_job = dg.define_asset_job(
     "wlz_everything",
     selection=dg.AssetSelection.all()
     - dg.AssetSelection.assets(*(k for a in PARTITIONED_ASSETS for k in a.keys)),
-    executor_def=dg.in_process_executor,
+    executor_def=in_process_executor,
     description="Ingest every landing folder, rebuild every table and run every check.",
 )
 
@@ -50,5 +50,5 @@ defs = dg.Definitions(
     schedules=list(_parts.schedules or []),
     sensors=list(_parts.sensors or []),
     resources={"wlz": WarehouseResource()},
-    executor=dg.in_process_executor,
+    executor=in_process_executor,
 )

@@ -941,8 +941,9 @@ def _attached(
     warehouse_file: Path, tmp: Path, storage_version: str
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     from wlz_pipeline.settings import load_settings
-    from wlz_pipeline.warehouse import duckdb_config
+    from wlz_pipeline.warehouse import duckdb_config, release
 
+    release(warehouse_file)  # attached read-only below: not also held open read-write
     con = duckdb.connect(":memory:", config=duckdb_config())
     try:
         temp = load_settings().duckdb.temp_directory or str(warehouse_file.parent / "duckdb_tmp")

@@ -19,6 +19,7 @@ class DuckDBSettings(BaseModel):
     memory_limit: str = "3GB"
     threads: int = 2
     temp_directory: str | None = None
+    hold_between_steps: bool = True
 
 
 class IngestSettings(BaseModel):

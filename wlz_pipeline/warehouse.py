@@ -210,14 +210,71 @@ def duckdb_config() -> dict[str, str | int]:
     return {"threads": s.threads, "memory_limit": s.memory_limit}
 
 
+# -- holding the warehouse open between the steps of a run ---------------------------------
+#: The warehouses this process keeps open (resolved path -> the connection that keeps the
+#: database open), and how many ``held_open`` blocks are active.
+_held: dict[Path, duckdb.DuckDBPyConnection] = {}
+_holding = 0
+
+
+@contextmanager
+def held_open() -> Iterator[None]:
+    """Within the block, a warehouse opened read-write stays open in this process between
+    connections, so the next ``connect`` is a new connection to the open database (0.1 ms)
+    instead of a new database (25-40 ms, most of it DuckDB building its catalog of built-in
+    functions, whatever the file). A run opens the warehouse two to four times a step, some
+    300 times on the sample; at the end of the block every held warehouse is closed
+    (checkpointed).
+
+    Only a run holds the warehouse (``wlz run`` and the run executor of
+    ``wlz_pipeline/definitions.py``), never a long-lived process (the code server, whose
+    sensors must not keep the file from the runs). What needs the file from elsewhere
+    releases it first: the GX worker's calls (``quality/gx_worker.run``), a read-only
+    ``connect`` (the reports), the publication's read-only ``ATTACH``
+    (``duckdb.hold_between_steps: false`` in config/settings.yaml turns holding off)."""
+    global _holding
+    _holding += 1
+    try:
+        yield
+    finally:
+        _holding -= 1
+        if not _holding:
+            release()
+
+
+def release(path: str | Path | None = None) -> None:
+    """Close the connection that holds ``path`` (every held warehouse: ``None``) open. The
+    database closes (and checkpoints) once its other connections have closed too, so the
+    caller closes its own first."""
+    keys = list(_held) if path is None else [Path(path).resolve()]
+    for key in keys:
+        con = _held.pop(key, None)
+        if con is not None:
+            con.close()
+
+
+def _hold(path: Path, temp: str) -> None:
+    """Open the connection that keeps ``path`` open, unless one is (``held_open``)."""
+    key = path.resolve()
+    if key not in _held and load_settings().duckdb.hold_between_steps:
+        con = duckdb.connect(str(path), config=duckdb_config())
+        con.execute("SET temp_directory = ?", [temp])
+        _held[key] = con
+
+
 def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse with the configured memory, threads and spill directory."""
+    """Open the warehouse with the configured memory, threads and spill directory (a new
+    connection to it when this process holds it open: ``held_open``)."""
     path = Path(path)
-    if not read_only:
-        path.parent.mkdir(parents=True, exist_ok=True)
     s = load_settings().duckdb
-    con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
     temp = s.temp_directory or str(path.parent / "duckdb_tmp")
+    if read_only:
+        release(path)  # DuckDB opens a file one way per process
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if _holding:
+            _hold(path, temp)
+    con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
     con.execute("SET temp_directory = ?", [temp])
     return con
 

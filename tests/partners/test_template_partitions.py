@@ -19,7 +19,7 @@ from assets.partners import (
     partner_templates,
     template_terms,
 )
-from assets.resources import WarehouseResource
+from assets.resources import WarehouseResource, in_process_executor
 from wlz_pipeline.definitions import ALL_ASSETS, PARTITIONED_ASSETS, defs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,7 +81,7 @@ def test_definitions_load_and_templates_are_partitioned_by_term():
     job = defs.resolve_job_def(TEMPLATES_JOB)
     assert job.partitions_def == TERM_PARTITIONS
     assert job.asset_layer.selected_asset_keys == {TEMPLATES_KEY}
-    assert job.executor_def is dg.in_process_executor  # one process per run
+    assert job.executor_def is in_process_executor  # one process per run
     dagster_yaml = yaml.safe_load((ROOT / "config" / "dagster.yaml").read_text())
     assert dagster_yaml["concurrency"]["runs"]["max_concurrent_runs"] == 1
 

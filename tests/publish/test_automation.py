@@ -14,7 +14,7 @@ import pytest
 from dagster._utils.schedules import cron_string_iterator
 
 import assets.automation as automation
-from assets.resources import WarehouseResource
+from assets.resources import WarehouseResource, in_process_executor
 from wlz_pipeline.config import load_yaml
 from wlz_pipeline.definitions import defs
 from wlz_pipeline.settings import load_settings
@@ -147,7 +147,8 @@ def test_nightly_schedule_runs_everything_at_two_in_london():
     assert (cfg["cron"], cfg["timezone"]) == ("0 2 * * *", "Europe/London")
     assert schedule.job_name == "wlz_everything"
     job = defs.resolve_job_def("wlz_everything")
-    assert job.executor_def is dg.in_process_executor  # one writer per run
+    # one writer per run: Dagster's in-process executor, holding the warehouse open
+    assert job.executor_def is in_process_executor
     graph = defs.resolve_asset_graph()
     assert dg.AssetKey(["bi", "publication"]) in graph.get_all_asset_keys()
     # at the summer-time change (last Sunday of March) the tick is still 02:00 local

@@ -170,8 +170,13 @@ def pid() -> int | None:
 
 def run(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` in the worker when this process has one, else here. ``fn`` must be a
-    module-level function and ``args`` picklable."""
+    module-level function and ``args`` picklable. A warehouse this process holds open
+    (``warehouse.held_open``) is released first: the worker, or GX's own engine here, opens
+    the file itself."""
+    from wlz_pipeline import warehouse
+
     global _worker
+    warehouse.release()
     with _lock:
         worker = _worker
         if worker is not None:
