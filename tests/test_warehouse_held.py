@@ -78,6 +78,23 @@ def test_the_file_stays_open_inside_the_block_and_is_closed_and_checkpointed_aft
     assert not Path(f"{path}.wal").exists()  # closed, so checkpointed
 
 
+def test_a_held_warehouse_that_spilled_to_its_temp_directory_opens_again(tmp_path):
+    # at zone scale a step spills to the temp directory; DuckDB then refuses to set it
+    # again, even to the same folder, so the next step's connection must not try
+    path = tmp_path / "wlz.duckdb"
+    with warehouse.held_open():
+        con = warehouse.connect(path)
+        con.execute("SET memory_limit = '100MB'")
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(
+            "CREATE TABLE big AS SELECT i, md5(i::VARCHAR) AS s FROM range(4000000) t(i) ORDER BY s"
+        )
+        con.close()
+        con = warehouse.connect(path)  # the next step
+        assert con.execute("SELECT count(*) FROM big").fetchone()[0] == 4_000_000
+        con.close()
+
+
 def test_without_the_block_every_connection_closes_the_file(tmp_path):
     path = tmp_path / "wlz.duckdb"
     _write_row(path, 1)

@@ -222,9 +222,8 @@ def held_open() -> Iterator[None]:
     """Within the block, a warehouse opened read-write stays open in this process between
     connections, so the next ``connect`` is a new connection to the open database (0.1 ms)
     instead of a new database (25-40 ms, most of it DuckDB building its catalog of built-in
-    functions, whatever the file). A run opens the warehouse two to four times a step, some
-    300 times on the sample; at the end of the block every held warehouse is closed
-    (checkpointed).
+    functions, whatever the file). A run opens the warehouse two to four times a step; at
+    the end of the block every held warehouse is closed (checkpointed).
 
     Only a run holds the warehouse (``wlz run`` and the run executor of
     ``wlz_pipeline/definitions.py``), never a long-lived process (the code server, whose
@@ -253,13 +252,15 @@ def release(path: str | Path | None = None) -> None:
             con.close()
 
 
-def _hold(path: Path, temp: str) -> None:
-    """Open the connection that keeps ``path`` open, unless one is (``held_open``)."""
+def _hold(path: Path, temp: str) -> bool:
+    """Open the connection that keeps ``path`` open, unless one is (``held_open``); whether
+    it is held."""
     key = path.resolve()
     if key not in _held and load_settings().duckdb.hold_between_steps:
         con = duckdb.connect(str(path), config=duckdb_config())
         con.execute("SET temp_directory = ?", [temp])
         _held[key] = con
+    return key in _held
 
 
 def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
@@ -268,14 +269,15 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
     path = Path(path)
     s = load_settings().duckdb
     temp = s.temp_directory or str(path.parent / "duckdb_tmp")
+    held = False
     if read_only:
         release(path)  # DuckDB opens a file one way per process
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        if _holding:
-            _hold(path, temp)
+        held = bool(_holding) and _hold(path, temp)
     con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
-    con.execute("SET temp_directory = ?", [temp])
+    if not held:  # a held database has it already, and once it has spilled there DuckDB
+        con.execute("SET temp_directory = ?", [temp])  # refuses to set it, even the same
     return con
 
 

@@ -249,3 +249,39 @@ def test_a_gx_project_is_opened_once_per_process_while_it_is_on_disk(tmp_path, m
     assert [o.success for o in third.outcomes] == [o.success for o in first.outcomes]
     site = gx_duckdb.gx_root(wh) / "gx" / "uncommitted" / "data_docs" / "local_site"
     assert len(list((site / "validations" / "t").rglob("*.html"))) == 1
+
+
+def test_the_warehouse_datasource_is_added_once_and_sees_each_validations_data(
+    tmp_path, monkeypatch
+):
+    import duckdb
+    from great_expectations.datasource.fluent.sources import DataSourceManager
+
+    from wlz_pipeline.quality import gx_duckdb
+
+    wh = _warehouse(tmp_path, [(VALID_UPNS[0], 1, "f1", 2)])
+    suite = _suite(tmp_path)
+    first = gx_duckdb.validate_table(wh, "staging.t", suite)
+    added: list[str] = []  # GX makes its add_or_update_<type> methods on demand
+    original = DataSourceManager.__getattr__
+
+    def spy(self, name):  # type: ignore[no-untyped-def]
+        if name.startswith("add_or_update"):
+            added.append(name)
+        return original(self, name)
+
+    monkeypatch.setattr(DataSourceManager, "__getattr__", spy)
+    assert all(o.success for o in first.outcomes)
+    # the next night: an invalid UPN arrives in row 3, and another table is validated
+    con = duckdb.connect(wh)
+    con.execute("INSERT INTO staging.t VALUES (?, 1, 'f1', 3)", [INVALID_UPNS[0]])
+    con.execute("CREATE TABLE staging.u AS SELECT * FROM staging.t WHERE _row_number = 2")
+    con.close()
+    second = gx_duckdb.validate_table(wh, "staging.t", suite)
+    (upn,) = [o for o in second.outcomes if o.expectation == "unexpected_rows_expectation"]
+    assert not upn.success and upn.failing_rows == 1 and upn.examples == [("f1", 3)]
+    other = gx_duckdb.validate_table(wh, "staging.u", suite)
+    assert all(o.success for o in other.outcomes)
+    assert added == []  # the datasource of the first validation, reused
+    con = duckdb.connect(wh)  # and not left open by GX
+    con.close()

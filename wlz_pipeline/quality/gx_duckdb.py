@@ -336,6 +336,31 @@ def _context(root: Path) -> Any:
     return ctx
 
 
+#: the warehouse datasource of each GX project this process has opened, by folder: (the
+#: project it belongs to, its connection settings, the datasource) (``_datasource``)
+_datasources: dict[Path, tuple[Any, tuple[str, str], Any]] = {}
+
+
+def _datasource(ctx: Any, root: Path, warehouse: Path) -> Any:
+    """The project's ``warehouse`` datasource, added or updated once per process and
+    connection settings: ``add_or_update_sql`` rewrites the project's configuration file
+    each time, some 60 ms a suite (about 2 s of the sample run's validation). Its engine
+    is disposed after each validation (``validate_table``) and connects again when used."""
+    import json
+
+    from wlz_pipeline.warehouse import duckdb_config
+
+    url = f"duckdb:///{Path(warehouse).resolve()}"
+    kwargs = {"connect_args": {"config": duckdb_config()}}
+    settings = (url, json.dumps(kwargs, sort_keys=True))
+    held = _datasources.get(root)
+    if held is not None and held[0] is ctx and held[1] == settings:
+        return held[2]
+    ds = ctx.data_sources.add_or_update_sql(name="warehouse", connection_string=url, kwargs=kwargs)
+    _datasources[root] = (ctx, settings, ds)
+    return ds
+
+
 def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
     """Validate ``table`` (``schema.name``) of the warehouse file against ``suite``, store
     the result and render its Data Docs pages (the index: see below).
@@ -349,19 +374,13 @@ def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
         ExpectationSuiteIdentifier,
     )
 
-    from wlz_pipeline.warehouse import duckdb_config
-
     install_duckdb_workaround()
     install_template_cache()
     with _lock:
         root = gx_root(warehouse)
         root.mkdir(parents=True, exist_ok=True)
         ctx = _context(root)
-        ds = ctx.data_sources.add_or_update_sql(
-            name="warehouse",
-            connection_string=f"duckdb:///{Path(warehouse).resolve()}",
-            kwargs={"connect_args": {"config": duckdb_config()}},
-        )
+        ds = _datasource(ctx, root, warehouse)
         try:
             columns = _columns(ds, table)
             try:
