@@ -225,8 +225,8 @@ def held_open() -> Iterator[None]:
     functions, whatever the file). A run opens the warehouse two to four times a step; at
     the end of the block every held warehouse is closed (checkpointed).
 
-    Only a run holds the warehouse (``wlz run`` and the run executor of
-    ``wlz_pipeline/definitions.py``), never a long-lived process (the code server, whose
+    Only a run holds the warehouse (``wlz run``, and the runs of the code location's
+    executor, ``assets.resources.in_process_executor``), never a long-lived process (the code server, whose
     sensors must not keep the file from the runs). What needs the file from elsewhere
     releases it first: the GX worker's calls (``quality/gx_worker.run``), a read-only
     ``connect`` (the reports), the publication's read-only ``ATTACH``
