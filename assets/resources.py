@@ -50,9 +50,9 @@ class WarehouseResource(dg.ConfigurableResource):
             warehouse.bootstrap(con)
             yield con
         except BaseException:
-            # a failed step leaves nothing held open behind it: the next step opens the
-            # database afresh (one DuckDB invalidated by a fatal error is not reused)
-            con.close()
+            # a failed step leaves nothing held open behind it (the database closes with
+            # this connection, below): the next step opens it afresh, so one DuckDB
+            # invalidated by a fatal error is not reused
             warehouse.release(self.warehouse_path)
             raise
         finally:

@@ -940,14 +940,12 @@ def _build_dictionary(
 def _attached(
     warehouse_file: Path, tmp: Path, storage_version: str
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    from wlz_pipeline.settings import load_settings
-    from wlz_pipeline.warehouse import duckdb_config, release
+    from wlz_pipeline.warehouse import duckdb_config, release, temp_directory
 
     release(warehouse_file)  # attached read-only below: not also held open read-write
     con = duckdb.connect(":memory:", config=duckdb_config())
     try:
-        temp = load_settings().duckdb.temp_directory or str(warehouse_file.parent / "duckdb_tmp")
-        con.execute("SET temp_directory = ?", [temp])
+        con.execute("SET temp_directory = ?", [temp_directory(warehouse_file)])
         try:
             con.execute("ATTACH ? AS wh (READ_ONLY)", [str(warehouse_file)])
         except duckdb.IOException as exc:

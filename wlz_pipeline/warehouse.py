@@ -226,10 +226,10 @@ def held_open() -> Iterator[None]:
     the end of the block every held warehouse is closed (checkpointed).
 
     Only a run holds the warehouse (``wlz run``, and the runs of the code location's
-    executor, ``assets.resources.in_process_executor``), never a long-lived process (the code server, whose
-    sensors must not keep the file from the runs). What needs the file from elsewhere
-    releases it first: the GX worker's calls (``quality/gx_worker.run``), a read-only
-    ``connect`` (the reports), the publication's read-only ``ATTACH``
+    executor, ``assets.resources.in_process_executor``), never a long-lived process (the
+    code server, whose sensors must not keep the file from the runs). What needs the file
+    from elsewhere releases it first: the GX worker's calls (``quality/gx_worker.run``), a
+    read-only ``connect`` (the reports), the publication's read-only ``ATTACH``
     (``duckdb.hold_between_steps: false`` in config/settings.yaml turns holding off)."""
     global _holding
     _holding += 1
@@ -252,33 +252,34 @@ def release(path: str | Path | None = None) -> None:
             con.close()
 
 
-def _hold(path: Path, temp: str) -> bool:
-    """Open the connection that keeps ``path`` open, unless one is (``held_open``); whether
-    it is held."""
-    key = path.resolve()
-    if key not in _held and load_settings().duckdb.hold_between_steps:
-        con = duckdb.connect(str(path), config=duckdb_config())
-        con.execute("SET temp_directory = ?", [temp])
-        _held[key] = con
-    return key in _held
+def temp_directory(warehouse_file: str | Path) -> str:
+    """Where DuckDB spills for this warehouse: ``duckdb.temp_directory`` (config/settings.yaml),
+    by default ``duckdb_tmp`` beside the warehouse file."""
+    return load_settings().duckdb.temp_directory or str(Path(warehouse_file).parent / "duckdb_tmp")
+
+
+def _open(path: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
+    con.execute("SET temp_directory = ?", [temp_directory(path)])
+    return con
 
 
 def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the warehouse with the configured memory, threads and spill directory (a new
     connection to it when this process holds it open: ``held_open``)."""
     path = Path(path)
-    s = load_settings().duckdb
-    temp = s.temp_directory or str(path.parent / "duckdb_tmp")
-    held = False
     if read_only:
         release(path)  # DuckDB opens a file one way per process
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        held = bool(_holding) and _hold(path, temp)
-    con = duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
-    if not held:  # a held database has it already, and once it has spilled there DuckDB
-        con.execute("SET temp_directory = ?", [temp])  # refuses to set it, even the same
-    return con
+        return _open(path, read_only=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = path.resolve()
+    if _holding and key not in _held and load_settings().duckdb.hold_between_steps:
+        _held[key] = _open(path, read_only=False)
+    if key in _held:
+        # the held database has its temp directory; once it has spilled there, DuckDB
+        # refuses to set it again, even to the same folder
+        return duckdb.connect(str(path), config=duckdb_config())
+    return _open(path, read_only=False)
 
 
 def _schema_fingerprint(tables: dict[str, tuple[str, ...]]) -> str:

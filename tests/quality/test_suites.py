@@ -283,5 +283,3 @@ def test_the_warehouse_datasource_is_added_once_and_sees_each_validations_data(
     other = gx_duckdb.validate_table(wh, "staging.u", suite)
     assert all(o.success for o in other.outcomes)
     assert added == []  # the datasource of the first validation, reused
-    con = duckdb.connect(wh)  # and not left open by GX
-    con.close()

@@ -353,9 +353,9 @@ def _datasource(ctx: Any, root: Path, warehouse: Path) -> Any:
     url = f"duckdb:///{Path(warehouse).resolve()}"
     kwargs = {"connect_args": {"config": duckdb_config()}}
     settings = (url, json.dumps(kwargs, sort_keys=True))
-    held = _datasources.get(root)
-    if held is not None and held[0] is ctx and held[1] == settings:
-        return held[2]
+    known = _datasources.get(root)
+    if known is not None and known[0] is ctx and known[1] == settings:
+        return known[2]
     ds = ctx.data_sources.add_or_update_sql(name="warehouse", connection_string=url, kwargs=kwargs)
     _datasources[root] = (ctx, settings, ds)
     return ds
