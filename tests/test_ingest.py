@@ -10,6 +10,7 @@ import pytest
 
 from wlz_pipeline.ingest import ingest_all
 from wlz_pipeline.models import build_all
+from wlz_pipeline.sources.duck_csv import SCRATCH
 
 
 def _counts(con) -> dict[str, int]:
@@ -304,6 +305,77 @@ def test_a_transfer_ctf_adds_results_but_no_register_rows(con, landing, archive)
     assert code == "ctf_transfer_in"
 
 
+def _scratch_left(con) -> list[tuple]:
+    """Scanned files still held by the warehouse's DuckDB instance."""
+    return (
+        con.execute(
+            f"""SELECT database_name, table_name FROM duckdb_tables()
+            WHERE database_name = '{SCRATCH}' OR table_name LIKE '_wlz_scan%'"""
+        ).fetchall()
+        + con.execute(
+            f"SELECT database_name FROM duckdb_databases() WHERE database_name = '{SCRATCH}'"
+        ).fetchall()
+    )
+
+
+def test_files_read_on_threads_ingest_exactly_what_one_thread_ingests(tmp_path, monkeypatch):
+    """ingest.parse_workers reads MIS, survey and interaction files on several threads;
+    what lands (rows with their file and line, registry statuses, supersede and
+    duplicate decisions, findings) is the same as reading them one by one. The sample's
+    planted files (duplicates, a binary file, an unknown layout, Latin-1, files DuckDB
+    cannot read line for line) are among them, with batches of two files."""
+    import threading
+
+    from wlz_pipeline import ingest, settings, warehouse
+    from wlz_pipeline.sources import duck_csv
+
+    threads: set[str] = set()
+    real_scan = duck_csv.scan_body
+
+    def scan(*args, **kwargs):
+        threads.add(threading.current_thread().name)
+        return real_scan(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "scan_body", scan)
+    sample = Path(__file__).parent.parent / "data" / "sample"
+    landed = {}
+    for workers in (1, 2):
+        monkeypatch.setattr(
+            ingest,
+            "load_settings",
+            lambda w=workers: settings.Settings(
+                ingest=settings.IngestSettings(commit_files=2, parse_workers=w)
+            ),
+        )
+        threads.clear()
+        wh = warehouse.connect(tmp_path / f"w{workers}" / "wlz.duckdb")
+        warehouse.bootstrap(wh)
+        reports = ingest_all(
+            wh,
+            sample,
+            tmp_path / f"w{workers}" / "archive",
+            sources=("reference", "mis", "surveys", "interactions"),
+        )
+        assert not _scratch_left(wh)
+        landed[workers] = (
+            _raw_rows(wh),
+            wh.execute(
+                """SELECT path, status, reason, profile, kinds, period, as_of, rows_read,
+                          superseded_by, archived_as
+                   FROM meta.file_registry ORDER BY ALL"""
+            ).fetchall(),
+            wh.execute("SELECT * FROM meta.file_findings ORDER BY ALL").fetchall(),
+            {s: r.as_metadata() for s, r in reports.items()},
+        )
+        wh.close()
+        on_threads = {t for t in threads if t.startswith("wlz-ingest")}
+        assert bool(on_threads) == (workers > 1), threads
+    assert landed[2] == landed[1]
+    registry = landed[1][1]
+    assert {r[1] for r in registry} >= {"ingested", "duplicate", "quarantined", "superseded"}
+    assert landed[1][3]["mis"]["files_read_by_duckdb"] > 10
+
+
 def _raw_rows(con) -> dict[str, list[tuple]]:
     """Every raw table's rows, lineage included, without the ingestion time."""
     out = {}
@@ -363,10 +435,8 @@ def test_a_failure_mid_scan_keeps_whole_files_and_a_rerun_takes_in_the_rest(
                 r[0] for r in con.execute(f"SELECT DISTINCT _file_hash FROM raw.{table}").fetchall()
             }
             assert found <= hashes, table
-    # no file's scan is left behind in temporary tables
-    assert not con.execute(
-        "SELECT table_name FROM duckdb_tables() WHERE temporary AND table_name LIKE '_wlz_scan%'"
-    ).fetchall()
+    # no file's scan is left behind: the scans' database is gone with its tables
+    assert not _scratch_left(con)
 
     monkeypatch.setattr(ingest.Ingestor, "_load", real_load)
     reports = ingest_all(con, landing, archive)

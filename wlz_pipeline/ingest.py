@@ -14,12 +14,16 @@ its batch, ``_Batch``), so a failure part-way through leaves no half-loaded file
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
+import queue
 import shutil
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -32,7 +36,7 @@ from wlz_pipeline.canonical import (
 )
 from wlz_pipeline.settings import load_settings
 from wlz_pipeline.sources.ctf import ctf_source_urn, read_ctf
-from wlz_pipeline.sources.duck_csv import ScannedBody, scan_body
+from wlz_pipeline.sources.duck_csv import ScannedBody, attach_scratch, detach_scratch, scan_body
 from wlz_pipeline.sources.mis import MisProfile, load_profiles, mis_layout
 from wlz_pipeline.sources.survey import survey_layout
 from wlz_pipeline.sources.tabular import fixed_layout, read_fixed_csv
@@ -44,6 +48,11 @@ log = logging.getLogger(__name__)
 #: Landing sub-folders and the source each holds (sources.md "Landing layout").
 SOURCES = ("reference", "mis", "surveys", "interactions", "partners")
 MAX_FILE_BYTES = 2 * 1024**3
+#: The sources whose files are read on several threads (``Ingestor.ingest_source``):
+#: CSV exports that DuckDB scans. Reference files are read before anything can be
+#: checked against them, and partner templates are read in Python (one core whatever
+#: the threads).
+PARALLEL_SOURCES = ("mis", "surveys", "interactions")
 
 
 @dataclass(frozen=True)
@@ -69,7 +78,7 @@ def ignored_column(column: str, why: str) -> Finding:
 @dataclass
 class Parsed:
     """What a reader made of one file: canonical rows per raw table (read in Python, or
-    by DuckDB into a temporary table), and notes."""
+    by DuckDB into a table of its in-memory scratch database), and notes."""
 
     tables: dict[str, Rows | ScannedBody] = field(default_factory=dict)
     profile: str | None = None
@@ -258,13 +267,73 @@ def partner_context(
     return PartnerLookups(con).context(partner, programme, year, term)
 
 
+class _InOrder:
+    """Work on a file's cursor, handed back in the order it was put: ``put(fn)`` runs
+    ``fn(cursor)`` (at once with one worker, on ``con`` itself; else on a thread of the
+    pool, with a cursor of ``con`` that no other thread uses meanwhile); ``ready()``
+    yields the results at the head of the queue that are done, waiting for the head
+    while more than ``ahead`` are queued; ``rest()`` yields every result left. An
+    exception raised by ``fn`` is raised by the ``ready``/``rest`` that reaches it;
+    leaving the block cancels what has not started and waits for what has."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, workers: int, ahead: int) -> None:
+        self.con, self.workers, self.ahead = con, workers, max(1, ahead)
+        self.queued: deque[Future] = deque()
+        self.cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
+        self._opened: list[duckdb.DuckDBPyConnection] = []
+        self.pool: ThreadPoolExecutor | None = None
+        if workers > 1:
+            self._opened = [con.cursor() for _ in range(workers)]
+            for cur in self._opened:
+                self.cursors.put(cur)
+            self.pool = ThreadPoolExecutor(workers, thread_name_prefix="wlz-ingest")
+
+    def __enter__(self) -> _InOrder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            for cur in self._opened:
+                cur.close()
+
+    def _on_a_cursor(self, fn: Callable[[duckdb.DuckDBPyConnection], object]) -> object:
+        cur = self.cursors.get()
+        try:
+            return fn(cur)
+        finally:
+            self.cursors.put(cur)
+
+    def put(self, fn: Callable[[duckdb.DuckDBPyConnection], object]) -> None:
+        if self.pool is not None:
+            self.queued.append(self.pool.submit(self._on_a_cursor, fn))
+            return
+        done: Future = Future()
+        try:
+            done.set_result(fn(self.con))
+        except BaseException as exc:  # raised in order, by ready()
+            done.set_exception(exc)
+        self.queued.append(done)
+
+    def ready(self) -> Iterator:
+        while self.queued and (self.queued[0].done() or len(self.queued) > self.ahead):
+            yield self.queued.popleft().result()
+
+    def rest(self) -> Iterator:
+        while self.queued:
+            yield self.queued.popleft().result()
+
+
 class _Batch:
     """The files of one scan, committed a batch at a time: each file's rows, findings
     and registry entry are in the same transaction as the other files of its batch, so
     a failure leaves every file wholly in or wholly out (a rerun takes in the files
     whose batch did not commit; archived copies are content-addressed and rewritten
     identically). One commit per file cost about a tenth of the zone's ingestion; a
-    file's rows wait in temporary tables (duck_csv) or in memory until the commit."""
+    file's rows wait in the scans' scratch database (duck_csv) or in memory until the
+    commit."""
 
     def __init__(self, ing: Ingestor, report: IngestReport, size: int) -> None:
         self.ing, self.report, self.size = ing, report, max(1, size)
@@ -336,7 +405,9 @@ class Ingestor:
         self._anchors: dict[str, str | None] | None = None
         self._lookups: PartnerLookups | None = None  # what templates are checked against
         self._partners: set[str] | None = None
-        self._scans = 0  # files DuckDB's reader loaded, for their temporary tables' names
+        #: numbers the files DuckDB's reader loads, for their scratch tables' names (a
+        #: count's next() is atomic: the parsing threads share it)
+        self._scans = itertools.count(1)
 
     # -- reference lookups -------------------------------------------------------------
     @property
@@ -359,23 +430,34 @@ class Ingestor:
         return self._anchors
 
     # -- parsing --------------------------------------------------------------------------
-    def parse(self, source: str, rel: Path, data: bytes, stored: Path | None = None) -> Parsed:
+    def parse(
+        self,
+        source: str,
+        rel: Path,
+        data: bytes,
+        stored: Path | None = None,
+        con: duckdb.DuckDBPyConnection | None = None,
+    ) -> Parsed:
         """Read one file. ``stored`` is a copy of exactly ``data`` (the archived file),
-        which DuckDB's CSV reader may read instead of parsing ``data`` in Python."""
+        which DuckDB's CSV reader may read instead of parsing ``data`` in Python; ``con``
+        (default: the ingestor's own) is the cursor it scans with, for the sources read
+        on several threads (``PARALLEL_SOURCES``)."""
+        con = con or self.con
         if source == "partners":
             return self._parse_partner(rel)
         if source == "reference":
             return self._parse_reference(rel, data)
         if source == "mis":
-            return self._parse_mis(rel, data, stored)
+            return self._parse_mis(con, rel, data, stored)
         if source == "surveys":
-            return self._parse_fixed(rel, data, "survey_responses", stored)
+            return self._parse_fixed(con, rel, data, "survey_responses", stored)
         if source == "interactions":
-            return self._parse_fixed(rel, data, "interactions", stored)
+            return self._parse_fixed(con, rel, data, "interactions", stored)
         raise UnreadableFile(f"no reader for the {source}/ folder")
 
     def _body(
         self,
+        con: duckdb.DuckDBPyConnection,
         stored: Path | None,
         text: str,
         encoding: str,
@@ -386,9 +468,8 @@ class Ingestor:
         """A CSV's rows: by DuckDB when it can read them exactly (duck_csv), else Python."""
         if stored is not None:
             # a name of its own: the files of a batch wait for one commit (_Batch)
-            self._scans += 1
-            name = f"_wlz_scan_{self._scans}"
-            scanned = scan_body(self.con, stored, text, encoding, at, index, fields, name)
+            name = f"_wlz_scan_{next(self._scans)}"
+            scanned = scan_body(con, stored, text, encoding, at, index, fields, name)
             if scanned is not None:
                 return scanned
         return canonical_rows(text, at, index, fields)
@@ -407,7 +488,9 @@ class Ingestor:
         p.findings += [ignored_column(c, f"not part of {name}.csv") for c in read.ignored_columns]
         return p
 
-    def _parse_fixed(self, rel: Path, data: bytes, kind: str, stored: Path | None) -> Parsed:
+    def _parse_fixed(
+        self, con: duckdb.DuckDBPyConnection, rel: Path, data: bytes, kind: str, stored: Path | None
+    ) -> Parsed:
         if rel.suffix.lower() != ".csv":
             raise UnreadableFile(f"expected a .csv export, got {rel.suffix or 'no extension'}")
         if kind == "survey_responses":
@@ -419,10 +502,10 @@ class Ingestor:
             )
             stamp = "started_at"
         body = self._body(
-            stored, layout.text, layout.encoding, layout.at, layout.index, layout.fields
+            con, stored, layout.text, layout.encoding, layout.at, layout.index, layout.fields
         )
         fmts = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"]
-        values = field_values(self.con, body, [stamp])
+        values = field_values(con, body, [stamp])
         dates = [d for v in values if (d := _parse_date(v, fmts))]
         p = Parsed(
             tables={f"raw.{kind}": body},
@@ -432,7 +515,9 @@ class Ingestor:
         p.findings += [ignored_column(c, "not a known column") for c in layout.ignored_columns]
         return p
 
-    def _parse_mis(self, rel: Path, data: bytes, stored: Path | None) -> Parsed:
+    def _parse_mis(
+        self, con: duckdb.DuckDBPyConnection, rel: Path, data: bytes, stored: Path | None
+    ) -> Parsed:
         if len(rel.parts) != 3:
             raise UnreadableFile("MIS extracts belong in mis/<anchor URN>/, one folder per anchor")
         urn = rel.parts[1]
@@ -480,9 +565,9 @@ class Ingestor:
         profile = self.profiles[name]
         layout = mis_layout(data, profile)
         body = self._body(
-            stored, layout.text, layout.encoding, layout.at, layout.index, layout.fields
+            con, stored, layout.text, layout.encoding, layout.at, layout.index, layout.fields
         )
-        values = field_values(self.con, body, MIS_DATE_FIELDS[layout.kind])
+        values = field_values(con, body, MIS_DATE_FIELDS[layout.kind])
         period, as_of = _mis_period(layout.kind, values, profile.date_formats)
         p = Parsed(
             tables={f"raw.{layout.kind}": body},
@@ -706,6 +791,13 @@ class Ingestor:
         )
 
     def ingest_source(self, source: str) -> IngestReport:
+        """Register and ingest the new files of ``source``'s landing folder.
+
+        Files are taken in ``landing_files`` order, and registered, loaded and committed
+        in that order (``_Batch``). For ``PARALLEL_SOURCES`` the archiving and reading of
+        a file run on ``ingest.parse_workers`` threads, each with its own cursor, up to
+        a batch ahead of the commits: DuckDB reads one file on one core, and while one
+        thread's scan runs, another file is decoded and hashed or a batch committed."""
         report = IngestReport(source=source)
         self._anchors = self._lookups = self._partners = None  # read again for each scan
         known = {
@@ -720,53 +812,106 @@ class Ingestor:
                    WHERE status <> 'duplicate' GROUP BY file_hash"""
             ).fetchall()
         )
-        batch = _Batch(self, report, load_settings().ingest.commit_files)
-        for path in landing_files(self.data_dir, source):
-            report.seen += 1
-            rel = path.relative_to(self.data_dir)
-            size = path.stat().st_size
-            # Read once: the bytes hashed are the bytes archived and parsed, even if
-            # someone overwrites the landing file meanwhile.
-            data = path.read_bytes() if size <= MAX_FILE_BYTES else None
-            file_hash = sha256_file(path) if data is None else hashlib.sha256(data).hexdigest()
-            receipt = f"{file_hash}:{rel.as_posix()}"
-            if receipt in known:
-                report.unchanged += 1
-                continue
-            base = dict(
-                receipt_id=receipt,
-                file_hash=file_hash,
-                path=rel.as_posix(),
-                size_bytes=size,
-                arrived_at=self.now,
-                source=source,
-                anchor_urn=rel.parts[1] if source == "mis" and len(rel.parts) == 3 else None,
-            )
-            if file_hash in first_path:
-                batch.register(
-                    **base, status="duplicate", reason=f"same content as {first_path[file_hash]}"
-                )
-                report.duplicates += 1
-                continue
-            first_path[file_hash] = rel.as_posix()
-            stored = self._archive(path, file_hash, data)
-            archived_as = str(stored.relative_to(self.archive_dir))
-            try:
-                if data is None:
-                    raise UnreadableFile(f"file larger than {MAX_FILE_BYTES // 2**30} GB")
-                parsed = self.parse(source, rel, data, stored)
-            except UnreadableFile as exc:
-                batch.register(
-                    **base, status="quarantined", reason=str(exc), archived_as=archived_as
-                )
-                report.quarantined += 1
-                report.quarantine_reasons.append((rel.as_posix(), str(exc)))
-                log.warning("quarantined %s: %s", rel.as_posix(), exc)
-                continue
-            batch.load(parsed, file_hash, base, archived_as)
-        batch.commit()
+        settings = load_settings().ingest
+        batch = _Batch(self, report, settings.commit_files)
+        workers = settings.parse_workers if source in PARALLEL_SOURCES else 1
+        if workers > 1:
+            self.anchors()  # read here, once: the threads only look it up
+        attach_scratch(self.con)
+        try:
+            with _InOrder(self.con, workers, ahead=max(settings.commit_files, 2 * workers)) as q:
+                for path in landing_files(self.data_dir, source):
+                    self._queue(q, source, path, known, first_path, report)
+                    for outcome in q.ready():
+                        self._take(batch, report, *outcome)
+                for outcome in q.rest():
+                    self._take(batch, report, *outcome)
+            batch.commit()
+        finally:
+            detach_scratch(self.con)  # with any scan a failure left behind
         self.apply_supersede(source)
         return report
+
+    def _queue(
+        self,
+        q: _InOrder,
+        source: str,
+        path: Path,
+        known: Mapping[str, object],
+        first_path: dict[str, str],
+        report: IngestReport,
+    ) -> None:
+        """Hash a landing file (here, in landing order, so the first of two identical
+        files is the original) and queue what becomes of it, unless it is known."""
+        report.seen += 1
+        rel = path.relative_to(self.data_dir)
+        size = path.stat().st_size
+        # Read once: the bytes hashed are the bytes archived and parsed, even if someone
+        # overwrites the landing file meanwhile.
+        data = path.read_bytes() if size <= MAX_FILE_BYTES else None
+        file_hash = sha256_file(path) if data is None else hashlib.sha256(data).hexdigest()
+        receipt = f"{file_hash}:{rel.as_posix()}"
+        if receipt in known:
+            report.unchanged += 1
+            return
+        base = dict(
+            receipt_id=receipt,
+            file_hash=file_hash,
+            path=rel.as_posix(),
+            size_bytes=size,
+            arrived_at=self.now,
+            source=source,
+            anchor_urn=rel.parts[1] if source == "mis" and len(rel.parts) == 3 else None,
+        )
+        if file_hash in first_path:
+            reason = f"same content as {first_path[file_hash]}"
+            q.put(lambda _: (base, None, reason, None))
+            return
+        first_path[file_hash] = rel.as_posix()
+        q.put(partial(self._read_file, source, path, rel, data, base))
+
+    def _read_file(
+        self,
+        source: str,
+        path: Path,
+        rel: Path,
+        data: bytes | None,
+        base: dict,
+        con: duckdb.DuckDBPyConnection,
+    ) -> tuple[dict, Parsed | None, str | None, str]:
+        """Archive and read one new file (on ``con``, a parsing thread's cursor):
+        ``(registry entry, what was read, None, archived as)``, or ``(entry, None,
+        quarantine reason, archived as)``."""
+        stored = self._archive(path, base["file_hash"], data)
+        archived_as = str(stored.relative_to(self.archive_dir))
+        try:
+            if data is None:
+                raise UnreadableFile(f"file larger than {MAX_FILE_BYTES // 2**30} GB")
+            return base, self.parse(source, rel, data, stored, con), None, archived_as
+        except UnreadableFile as exc:
+            return base, None, str(exc), archived_as
+
+    def _take(
+        self,
+        batch: _Batch,
+        report: IngestReport,
+        base: dict,
+        parsed: Parsed | None,
+        reason: str | None,
+        archived_as: str | None,
+    ) -> None:
+        """One file's outcome into the batch, in landing order: loaded, a duplicate
+        (no archive) or quarantined."""
+        if parsed is not None:
+            batch.load(parsed, base["file_hash"], base, archived_as or "")
+        elif archived_as is None:
+            batch.register(**base, status="duplicate", reason=reason)
+            report.duplicates += 1
+        else:
+            batch.register(**base, status="quarantined", reason=reason, archived_as=archived_as)
+            report.quarantined += 1
+            report.quarantine_reasons.append((base["path"], reason or ""))
+            log.warning("quarantined %s: %s", base["path"], reason)
 
     def _load(self, parsed: Parsed, file_hash: str, base: dict, archived_as: str) -> int:
         """One file's rows, findings and registry entry (inside the batch's transaction)."""

@@ -25,6 +25,7 @@ class DuckDBSettings(BaseModel):
 class IngestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     commit_files: int = 64
+    parse_workers: int = Field(default=2, ge=1)
 
 
 class QualitySettings(BaseModel):

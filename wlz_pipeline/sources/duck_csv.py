@@ -39,6 +39,22 @@ from wlz_pipeline.sources.text import HeaderAt
 
 log = logging.getLogger(__name__)
 
+#: The in-memory database the scans are loaded into (``attach_scratch``). An attached
+#: database belongs to the DuckDB instance, not to one connection as a temporary table
+#: does: a file scanned on a worker thread's cursor is inserted by the connection that
+#: commits its batch (ingest.Ingestor).
+SCRATCH = "wlz_scan"
+
+
+def attach_scratch(con: duckdb.DuckDBPyConnection) -> None:
+    """Attach the scans' in-memory database to ``con``'s instance (if not attached)."""
+    con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH}")
+
+
+def detach_scratch(con: duckdb.DuckDBPyConnection) -> None:
+    """Detach it, freeing every scan still in it (e.g. after a failed batch)."""
+    con.execute(f"DETACH DATABASE IF EXISTS {SCRATCH}")
+
 
 #: The characters Python's ``str.strip()`` removes, as an RE2 character class (a
 #: regular expression is several times faster in DuckDB than ``trim`` with a set). A
@@ -63,7 +79,7 @@ def _patterns() -> tuple[re.Pattern, tuple[str, str]]:
 
 @dataclass(frozen=True)
 class ScannedBody:
-    """A CSV body loaded by DuckDB into the temporary table ``table``: one text column
+    """A CSV body loaded by DuckDB into the table ``table`` (in ``SCRATCH``): one text column
     per canonical field, stripped, and ``_blank`` (the record has no text); its rowid is
     the record's place in the body, so ``first_line + rowid`` is its physical line, as
     the Python reader numbers it. ``rows`` counts the records that are not blank."""
@@ -143,7 +159,9 @@ def scan_body(
     scratch: Path | None = None,
 ) -> ScannedBody | None:
     """Load the body below ``at`` of the CSV ``stored`` (the bytes ``text`` was decoded
-    from with ``encoding``) as the temporary table ``name``; None when the file must be
+    from with ``encoding``) as the table ``name`` of ``SCRATCH`` (attached to ``con``'s
+    instance if it is not; a name per file, so files can be scanned on several cursors
+    at once and wait for their commit together); None when the file must be
     read in Python (the reason is logged, without any of the file's values). A file not
     in UTF-8 is re-encoded into ``scratch`` (default: beside ``stored``, which is where
     the restricted data already is; never the shared /tmp) for the scan."""
@@ -165,7 +183,9 @@ def scan_body(
     # is made per file: the cells stripped, and whether the record is blank.
     width = len(at.header)
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
+    table = f"{SCRATCH}.{quote_ident(name)}"
     try:
+        attach_scratch(con)
         for macro in _patterns()[1]:
             con.execute(macro)
         strip = "wlz_strip" if other_space else "wlz_strip_spaces"
@@ -176,7 +196,7 @@ def scan_body(
         )
         cells = ", ".join(f"c{i}" for i in range(width))
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {name} AS
+            f"""CREATE OR REPLACE TABLE {table} AS
                 SELECT {select}, {strip}(concat_ws('', {cells})) IS NULL AS _blank
                 FROM read_csv(?,
                     header = false, skip = {at.body_line - 1}, columns = {columns},
@@ -186,16 +206,16 @@ def scan_body(
             [str(source)],
         )
         records, rows = con.execute(
-            f"SELECT count(*), count(*) FILTER (NOT _blank) FROM {name}"
+            f"SELECT count(*), count(*) FILTER (NOT _blank) FROM {table}"
         ).fetchone()
         if records != lines:
             log.debug("%s read in Python: %d records on %d lines", stored.name, records, lines)
-            con.execute(f"DROP TABLE IF EXISTS {name}")
+            con.execute(f"DROP TABLE IF EXISTS {table}")
             return None
-        return ScannedBody(table=name, rows=rows, fields=tuple(fields), first_line=at.body_line)
+        return ScannedBody(table=table, rows=rows, fields=tuple(fields), first_line=at.body_line)
     except duckdb.Error as exc:
         log.debug("%s read in Python: DuckDB could not read it (%s)", stored.name, type(exc))
-        con.execute(f"DROP TABLE IF EXISTS {name}")
+        con.execute(f"DROP TABLE IF EXISTS {table}")
         return None
     finally:
         if tmp is not None:
