@@ -82,6 +82,51 @@ def test_round_trip_marks_equal_what_was_filled(con, landing, archive, tmp_path)
     assert status == [("ingested",)]
 
 
+def test_raw_rows_point_back_to_the_cell_they_were_read_from(con, landing, archive, tmp_path):
+    """Each raw mark keeps the template's identity and the sheet, cell and row it came
+    from (as text, as received), so a finding or a query can send someone to the cell."""
+    import openpyxl
+
+    spec, path = _template(con, landing, tmp_path)
+    first = spec.sessions[0].date
+    fill_template(path, marks={("WLZ000000001", first): "L"})
+    (landing / "partners/P01").mkdir(parents=True)
+    shutil.copy(path, landing / "partners/P01" / path.name)
+    _build(con, landing, archive)
+    # where the mark is, found in the workbook itself: the child's row, the session's column
+    ws = openpyxl.load_workbook(path)["Attendance"]
+    child_row = next(c.row for c in ws["A"] if c.value == "WLZ000000001")
+    date_col = next(
+        c.column_letter
+        for row in ws.iter_rows()
+        for c in row
+        if isinstance(c.value, dt.datetime | dt.date)
+        and (c.value.date() if isinstance(c.value, dt.datetime) else c.value) == first
+    )
+    assert ws[f"{date_col}{child_row}"].value == "L"
+    got = con.execute(
+        """SELECT partner_id, programme, academic_year, term, sheet, cell, _row_number,
+                  wlz_id, session_date, planned_minutes, mark
+           FROM raw.partner_marks WHERE wlz_id = 'WLZ000000001' AND session_date = ?""",
+        [first.isoformat()],
+    ).fetchall()
+    assert got == [
+        (
+            "P01",
+            "P01-reading-club",
+            "2017/18",
+            "spring",
+            "Attendance",
+            f"{date_col}{child_row}",
+            child_row,
+            "WLZ000000001",
+            "2018-01-09",
+            "60",
+            "L",
+        )
+    ]
+
+
 def test_resent_template_supersedes_and_findings_are_stored(con, landing, archive, tmp_path):
     spec, path = _template(con, landing, tmp_path)
     first = spec.sessions[0].date
