@@ -45,6 +45,7 @@ def _make(mart: PythonMart) -> dg.AssetsDefinition:
                 force=wlz.rebuild_all,
                 # digested per part when a partitioned SQL model reads it (models.py)
                 part_column=read_partitioned().get(mart.table),
+                rows=mart.rows,
             )
             if not rebuilt:
                 context.log.info(f"{mart.table}: inputs unchanged, not rebuilt")

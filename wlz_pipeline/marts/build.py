@@ -10,7 +10,7 @@ that apply the scoring package, built in dependency order without Dagster.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 
@@ -23,6 +23,11 @@ class PythonMart:
     inputs: tuple[str, ...]  # tables read (schema.name)
     build: Callable[[duckdb.DuckDBPyConnection], dict[str, object]]
     description: str
+    #: inputs of which it reads only the rows a condition keeps (table -> SQL condition):
+    #: their version is those rows' (versions.rows_version), so a change elsewhere in
+    #: the table does not rebuild it; tests/marts/test_python_mart_inputs.py builds it
+    #: from those rows alone
+    rows: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -75,6 +80,7 @@ def python_marts() -> list[PythonMart]:
             "Each enrolled child's 1:1 comparison child (rules.md §13): greedy, exact on "
             "gender and year group, nearest baseline risk_count then need_score, within "
             "the caliper; unmatched children with the reason.",
+            rows=dict(matching.BASELINE_ROWS),
         ),
         PythonMart(
             "marts.comparison_balance",
@@ -89,6 +95,7 @@ def python_marts() -> list[PythonMart]:
             matching.build_balance,
             "Standardised mean differences of the matching variables and baseline outcomes, "
             "before and after matching (rules.md §13).",
+            rows={**matching.BASELINE_ROWS, **matching.OUTCOME_ROWS},
         ),
     ]
 

@@ -182,14 +182,20 @@ def _mean(xs: Sequence[float]) -> float | None:
 
 # ------------------------------------------------------------------------- warehouse
 
-BASELINE_SQL = """
+#: The only rows of the risk profile (the baseline) and of the risk factors (the baseline
+#: outcomes) that the matching and the balance read: the autumn wave's. Declared with
+#: the marts (build.python_marts), so a night that changes only other rows (a week of
+#: summer marks) leaves both as they are; the queries below use the same conditions.
+BASELINE_ROWS = {"marts.risk_profile": "wave = 'autumn'"}
+OUTCOME_ROWS = {"marts.risk_factors": "wave = 'autumn' and kind = 'outcome'"}
+
+BASELINE_SQL = f"""
 select
     p.anchor_urn, p.upn, p.academic_year, p.phase, p.gender, p.year_group, p.risk_count,
     p.need_score, i.exclusion_reason is null and i.multiple_needs as meets_criteria
-from marts.risk_profile as p
+from (select * from marts.risk_profile where {BASELINE_ROWS["marts.risk_profile"]}) as p
 join marts.identification as i
     on i.anchor_urn = p.anchor_urn and i.upn = p.upn and i.academic_year = p.academic_year
-where p.wave = 'autumn'
 order by p.academic_year, p.upn, p.anchor_urn
 """
 
@@ -343,19 +349,18 @@ BALANCE_COLUMNS = (
     ("variable_order", "INTEGER"),
 )
 
-OUTCOMES_SQL = """
+OUTCOMES_SQL = f"""
 -- the autumn outcome factors of the children the balance compares, one row per factor,
 -- in (child, factor, at_risk, value, sort order) order: fetched column by column, which
 -- is several times faster than fetching a list per child (DuckDB builds every list
 -- element as a Python object: ~3 s for the zone's 52,000 children)
 select f.anchor_urn, f.upn, f.academic_year, f.factor, f.at_risk, f.value_number, r.sort_order
-from marts.risk_factors as f
+from (select * from marts.risk_factors where {OUTCOME_ROWS["marts.risk_factors"]}) as f
 join marts.risk_rules as r on r.factor = f.factor
 semi join balance_children as c
     on c.anchor_urn is not distinct from f.anchor_urn
    and c.upn is not distinct from f.upn
    and c.academic_year is not distinct from f.academic_year
-where f.wave = 'autumn' and f.kind = 'outcome'
 order by f.anchor_urn, f.upn, f.academic_year, f.factor, f.at_risk, f.value_number, r.sort_order
 """
 
