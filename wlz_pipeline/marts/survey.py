@@ -26,7 +26,14 @@ import duckdb
 from wlz_pipeline.scoring._config import pinned
 from wlz_pipeline.scoring.constructs import _config as _survey_config
 from wlz_pipeline.scoring.constructs import numbered_answers, score_construct
-from wlz_pipeline.scoring.sdq import INFORMANTS, choose_informant, score_sdq
+from wlz_pipeline.scoring.sdq import (
+    DIFFICULTY_SCALES,
+    INFORMANTS,
+    SUBSCALES,
+    choose_informant,
+    score_sdq,
+    subscale_items,
+)
 from wlz_pipeline.scoring.wemwbs import score_wemwbs
 
 TABLE = "marts.survey_scores"
@@ -113,7 +120,15 @@ def _picker(positions: list[int]) -> Callable[[Sequence], tuple]:
 class Scorer:
     """Scores responses; results are memoised per build by the answers each measure
     reads (a construct has a handful of items with a few codes each, so most responses
-    repeat a pattern already scored), and the config is read once."""
+    repeat a pattern already scored), and the config is read once.
+
+    An SDQ response's answers are nearly unique (54,000 patterns in the zone's 60,000
+    responses), its scales' answers are not: each of the five subscales is scored by the
+    scoring package from its own five items alone (``score_sdq`` scores every subscale
+    from its items only), and the total, externalising and internalising scores, which
+    follow from the four difficulty subscales' scores and items answered and the items
+    answered in all, from the whole response the first time those recur.
+    ``score_response`` scores without any of this; tests compare the two."""
 
     def __init__(self) -> None:
         self.items = group_items()
@@ -122,7 +137,14 @@ class Scorer:
         position = {item: n for n, item in enumerate(self.columns)}
         #: group -> the group's codes (in ``items`` order) from a response's codes
         self.pick = {g: _picker([position[i] for i in its]) for g, its in self.items.items()}
-        self._sdq: dict[tuple, list[Measure]] = {}
+        # group_items names the SDQ items 1-25 in order: item n is at n - 1 of its codes
+        sdq_items = self.items["sdq"]
+        self._subscales = [
+            (scale, [sdq_items[n - 1] for n in numbers], _picker([n - 1 for n in numbers]))
+            for scale, numbers in subscale_items().items()
+        ]
+        self._sdq_scale: dict[tuple, Measure | None] = {}
+        self._sdq_totals: dict[tuple, list[Measure]] = {}
         self._wemwbs: dict[tuple, Measure] = {}
         self._construct: dict[tuple, Measure] = {}
         #: one instance per distinct Measure: SDQ answers are nearly unique per response,
@@ -138,13 +160,42 @@ class Scorer:
         """The group's answered items, by item (what the scoring functions read)."""
         return {i: v for i, v in zip(self.items[group], key, strict=True) if v is not None}
 
+    def _sdq_whole(self, informant: str | None, codes: tuple) -> list[Measure]:
+        """The SDQ measures of one response, scored from all its answers."""
+        scored = _score_sdq(self._answers("sdq", codes), informant, self.items["sdq"])
+        return [self._measures.setdefault(m, m) for m in scored]
+
+    def _sdq_subscale(self, informant: str, scale: str, names: list[str], codes: tuple):  # noqa: ANN202
+        """A subscale's measure from its own items' ``codes`` (None: a code the scoring
+        package refuses, which makes the whole response a single error measure)."""
+        key = (informant, scale, codes)
+        if key not in self._sdq_scale:
+            answers = {n: c for n, c in zip(names, codes, strict=True) if c is not None}
+            scored = _score_sdq(answers, informant, self.items["sdq"])
+            found = [m for m in scored if m.measure == f"sdq_{scale}"]
+            self._sdq_scale[key] = self._measures.setdefault(found[0], found[0]) if found else None
+        return self._sdq_scale[key]
+
     def sdq(self, codes: Sequence[float | None], informant: str | None) -> list[Measure]:
-        key = (informant, self.pick["sdq"](codes))
-        hit = self._sdq.get(key)
-        if hit is None:
-            scored = _score_sdq(self._answers("sdq", key[1]), informant, self.items["sdq"])
-            hit = self._sdq[key] = [self._measures.setdefault(m, m) for m in scored]
-        return hit
+        answers = self.pick["sdq"](codes)
+        if informant not in INFORMANTS:
+            return self._sdq_whole(informant, answers)
+        scales = {}
+        for scale, names, pick in self._subscales:
+            m = self._sdq_subscale(informant, scale, names, pick(answers))
+            if m is None:
+                return self._sdq_whole(informant, answers)
+            scales[scale] = m
+        key = (
+            informant,
+            tuple((scales[s].score, scales[s].n_answered) for s in DIFFICULTY_SCALES),
+            sum(m.n_answered for m in scales.values()),
+        )
+        rest = self._sdq_totals.get(key)
+        if rest is None:
+            whole = self._sdq_whole(informant, answers)
+            rest = self._sdq_totals[key] = whole[len(SUBSCALES) :]
+        return [*(scales[s] for s in SUBSCALES), *rest]
 
     def wemwbs(self, codes: Sequence[float | None]) -> Measure:
         key = self.pick["wemwbs"](codes)
@@ -157,18 +208,7 @@ class Scorer:
         key = (name, self.pick[name](codes))
         hit = self._construct.get(key)
         if hit is None:
-            c = score_construct(name, self._answers(name, key[1]))
-            hit = self._construct[key] = Measure(
-                name,
-                name,
-                None if c.score is None else float(c.score),
-                None,
-                c.at_risk,
-                c.op,
-                c.threshold,
-                c.n_answered,
-                c.note,
-            )
+            hit = self._construct[key] = _construct_measure(name, self._answers(name, key[1]))
         return hit
 
     def response(self, codes: Sequence[float | None], informant: str | None) -> list[Measure]:
@@ -243,10 +283,35 @@ def _score_wemwbs(answers: Mapping[str, float | None]) -> Measure:
     )
 
 
+def _construct_measure(name: str, answers: Mapping[str, float]) -> Measure:
+    c = score_construct(name, answers)
+    return Measure(
+        name,
+        name,
+        None if c.score is None else float(c.score),
+        None,
+        c.at_risk,
+        c.op,
+        c.threshold,
+        c.n_answered,
+        c.note,
+    )
+
+
 def score_response(answers: Mapping[str, float | None], informant: str | None) -> list[Measure]:
-    """Every measure of one response (SDQ scales, WEMWBS, constructs)."""
-    scorer = Scorer()
-    return scorer.response(scorer.codes(answers), informant)
+    """Every measure of one response (SDQ scales, WEMWBS, constructs), each group scored
+    by the scoring package from the response's answers to its items: the plain
+    definition, without the ``Scorer``'s memos."""
+    items = group_items()
+
+    def given(group: str) -> dict[str, float]:
+        return {i: v for i in items[group] if (v := answers.get(i)) is not None}
+
+    return [
+        *_score_sdq(given("sdq"), informant, items["sdq"]),
+        _score_wemwbs(given("wemwbs")),
+        *(_construct_measure(name, given(name)) for name in _survey_config().constructs),
+    ]
 
 
 def _latest(r: Response) -> tuple:

@@ -161,6 +161,13 @@ class SdqScore:
 # --------------------------------------------------------------------------- scoring
 
 
+def subscale_items() -> dict[str, tuple[int, ...]]:
+    """The items (1-25) of each subscale, in ``SUBSCALES`` order (config). A subscale's
+    score, band and risk flag depend on its own items' answers only."""
+    subscales = _config().scoring.subscales
+    return {name: tuple(subscales[name]) for name in SUBSCALES}
+
+
 def round_half_up(x: float) -> int:
     """Round to the nearest integer, halves up (``floor(x + 0.5)``), as SDQ syntax does.
 
