@@ -194,6 +194,8 @@ class Scorer:
         rest = self._sdq_totals.get(key)
         if rest is None:
             whole = self._sdq_whole(informant, answers)
+            if [m.measure for m in whole[: len(SUBSCALES)]] != [f"sdq_{s}" for s in SUBSCALES]:
+                return whole  # not the subscales then the rest: nothing to reuse
             rest = self._sdq_totals[key] = whole[len(SUBSCALES) :]
         return [*(scales[s] for s in SUBSCALES), *rest]
 
