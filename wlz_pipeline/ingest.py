@@ -32,6 +32,8 @@ import pyarrow as pa
 from wlz_pipeline.canonical import (
     INTERACTION_FIELDS,
     MIS_DATE_FIELDS,
+    PARTNER_KEYS,
+    PARTNER_TABLES,
     REFERENCE_FILES,
 )
 from wlz_pipeline.settings import load_settings
@@ -659,28 +661,14 @@ class Ingestor:
             raise UnreadableFile(read.quarantine_reason)
         ident = {"partner_id": partner, "programme": programme, "academic_year": year, "term": term}
 
-        marks = _cell_columns(
-            read.marks,
-            ident,
-            ("wlz_id", "child_name", "session_date", "planned_minutes", "mark", "engagement"),
-        )
-        outcomes = _cell_columns(
-            read.outcomes,
-            ident,
-            (
-                "wlz_id",
-                "measure",
-                "pre_score",
-                "pre_date",
-                "post_score",
-                "post_date",
-                "scale_min",
-                "scale_max",
-                "higher_is_better",
-            ),
-        )
-        feedback = _cell_columns(
-            read.feedback, ident, ("wlz_id", "enjoyment", "usefulness", "would_recommend")
+        # each table's fields after the identity and the cell (canonical.PARTNER_TABLES)
+        marks, outcomes, feedback = (
+            _cell_columns(items, ident, PARTNER_TABLES[name][len(PARTNER_KEYS) :])
+            for name, items in (
+                ("partner_marks", read.marks),
+                ("partner_outcomes", read.outcomes),
+                ("partner_feedback", read.feedback),
+            )
         )
         p = Parsed(
             tables={
