@@ -285,7 +285,8 @@ def rows_version(con: duckdb.DuckDBPyConnection, table: str, where: str) -> str:
     """The version of the rows of ``table`` that the condition ``where`` keeps, as
     ``content_version`` is of all of them: a build that reads only those rows (e.g. the
     comparison matching, autumn risk profiles only) is not rebuilt when the table
-    changed elsewhere. One scan of the table (about half a second for 23 million rows)."""
+    changed elsewhere. One filtered scan of the table: on the zone's incremental night
+    the balance's two (5.7 million risk factors among them) and its skip took 0.27 s."""
     ((rows, hashed),) = con.execute(
         f"SELECT count(*), sum(hash(t))::VARCHAR FROM {table} t WHERE {where}"
     ).fetchall()
