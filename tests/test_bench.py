@@ -147,6 +147,14 @@ def test_step_times_from_a_real_run_cover_every_step(landing, tmp_path):
     assert bench.run_window(events) is not None
     by_class = bench.seconds_by_class(steps, checks)
     assert sum(by_class.values()) == pytest.approx(sum(s["seconds"] for s in steps.values()))
+    # the plan the side-by-side bound is computed on has every step the run ran, and
+    # the anchors wait for the reference files they are built from
+    deps = bench.step_dependencies()
+    assert deps is not None and set(steps) <= set(deps)
+    assert "raw__reference" in deps["staging__anchors"]
+    bound = bench.side_by_side_bound(steps, deps)
+    assert bound["critical_path"][0] == "raw__reference"
+    assert bound["two_at_a_time_seconds"] <= bound["one_at_a_time_seconds"]
 
 
 def test_step_times_pairs_start_and_end_events():
@@ -165,6 +173,31 @@ def test_step_times_pairs_start_and_end_events():
     assert steps["marts__alerts"]["status"] == "incomplete"
     assert bench.run_window(events) == 20.0
     assert bench.seconds_by_class(steps) == {"ingestion": 10.5, "validation": 2.0, "tables": 0.0}
+
+
+def test_side_by_side_bound_of_a_small_plan():
+    # a 2 s, then b 3 s and c 1 s (each waits for a), then d 2 s (waits for b and c);
+    # e 4 s waits for nothing; c also waits for x, which did not run (counts as done)
+    seconds = {"a": 2.0, "b": 3.0, "c": 1.0, "d": 2.0, "e": 4.0}
+    deps = {"a": set(), "b": {"a"}, "c": {"a", "x"}, "d": {"b", "c"}, "e": set()}
+    # longest chain: a + b + d = 2 + 3 + 2 = 7
+    assert bench.critical_path(seconds, deps) == (7.0, ["a", "b", "d"])
+    # one at a time: 2 + 3 + 1 + 2 + 4 = 12
+    assert bench.side_by_side(seconds, deps, 1) == 12.0
+    # two at a time: a and e at 0; b at 2 (after a); c at 4 (after e); both done at 5;
+    # d 5-7. Three at a time: b and c both at 2, d 5-7. Neither beats the chain's 7.
+    assert bench.side_by_side(seconds, deps, 2) == 7.0
+    assert bench.side_by_side(seconds, deps, 3) == 7.0
+    # with e 6 s, two at a time: a and e at 0; b (the longer chain after it: 3 + 2) at 2;
+    # c waits for a free worker until b ends at 5, runs 5-6; d waits for c and e, 6-8
+    assert bench.side_by_side({**seconds, "e": 6.0}, deps, 2) == 8.0
+    assert bench.side_by_side({**seconds, "e": 6.0}, deps, 1) == 14.0  # 2+3+1+2+6
+    bound = bench.side_by_side_bound({k: {"seconds": v} for k, v in seconds.items()}, deps)
+    assert bound["one_at_a_time_seconds"] == 12.0 and bound["two_at_a_time_seconds"] == 7.0
+    assert bound["critical_path"] == ["a", "b", "d"]
+    assert bench.side_by_side_bound({}, None) == {"available": False}
+    with pytest.raises(ValueError, match="cycle"):
+        bench.critical_path({"a": 1.0, "b": 1.0}, {"a": {"b"}, "b": {"a"}})
 
 
 def test_ratios_and_target_flags():
