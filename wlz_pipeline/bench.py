@@ -361,7 +361,7 @@ def critical_path(
     finish: dict[str, float] = {}
     before: dict[str, str | None] = {}
     for key in _dependency_order(seconds, deps):
-        ran = [d for d in deps.get(key, ()) if d in seconds]
+        ran = sorted(d for d in deps.get(key, ()) if d in seconds)  # ties: by name
         prev = max(ran, key=lambda d: finish[d], default=None)
         before[key] = prev
         finish[key] = seconds[key] + (finish[prev] if prev else 0.0)
@@ -376,24 +376,9 @@ def critical_path(
 
 
 def _dependency_order(seconds: Mapping[str, float], deps: Mapping[str, set[str]]) -> list[str]:
-    order: list[str] = []
-    state: dict[str, bool] = {}  # False: being visited, True: done
+    from wlz_pipeline.models import dependency_order
 
-    def visit(key: str) -> None:
-        if state.get(key):
-            return
-        if key in state:
-            raise ValueError(f"steps depend on each other in a cycle at {key}")
-        state[key] = False
-        for d in sorted(deps.get(key, ())):
-            if d in seconds:
-                visit(d)
-        state[key] = True
-        order.append(key)
-
-    for key in sorted(seconds):
-        visit(key)
-    return order
+    return dependency_order(sorted(seconds), lambda k: sorted(deps.get(k, ())), "steps")
 
 
 def side_by_side(seconds: Mapping[str, float], deps: Mapping[str, set[str]], workers: int) -> float:

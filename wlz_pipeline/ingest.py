@@ -311,7 +311,7 @@ class _InOrder:
     leaving the block cancels what has not started and waits for what has."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, workers: int, ahead: int) -> None:
-        self.con, self.workers, self.ahead = con, workers, max(1, ahead)
+        self.con, self.ahead = con, max(1, ahead)
         self.queued: deque[Future] = deque()
         self.cursors: queue.SimpleQueue[duckdb.DuckDBPyConnection] = queue.SimpleQueue()
         self._opened: list[duckdb.DuckDBPyConnection] = []
@@ -815,7 +815,9 @@ class Ingestor:
         batch = _Batch(self, report, settings.commit_files)
         workers = settings.parse_workers if source in PARALLEL_SOURCES else 1
         if workers > 1:
-            self.anchors()  # read here, once: the threads only look it up
+            # read here, once: the threads only look them up
+            self.anchors()
+            _ = self.profiles
         attach_scratch(self.con)
         try:
             with _InOrder(self.con, workers, ahead=max(settings.commit_files, 2 * workers)) as q:

@@ -14,7 +14,7 @@ the table.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -446,26 +446,40 @@ def tables_with_column(
     ]
 
 
+def dependency_order(
+    keys: Iterable[str], reads: Callable[[str], Iterable[str]], what: str
+) -> list[str]:
+    """``keys`` sorted so that each comes after those of ``keys`` it reads (``reads(key)``,
+    taken in that order, as ``keys`` are in theirs; anything else it reads is ignored).
+    Raises ValueError naming the cycle when ``what`` (e.g. "SQL models") read each other.
+    The one ordering of the SQL models, of the marts with the Python ones among them, and
+    of a run's steps (bench.critical_path)."""
+    keys = list(keys)
+    known = set(keys)
+    done: list[str] = []
+    seen: set[str] = set()
+
+    def visit(key: str, stack: tuple[str, ...] = ()) -> None:
+        if key in seen:
+            return
+        if key in stack:
+            raise ValueError(f"{what} depend on each other in a cycle: {stack + (key,)}")
+        for t in reads(key):
+            if t in known:
+                visit(t, stack + (key,))
+        seen.add(key)
+        done.append(key)
+
+    for key in keys:
+        visit(key)
+    return done
+
+
 def in_dependency_order(models: list[Model]) -> list[Model]:
     """Models sorted so each comes after the models (same layers) it reads."""
     by_table = {m.table: m for m in models}
-    done: list[Model] = []
-    seen: set[str] = set()
-
-    def visit(m: Model, stack: tuple[str, ...] = ()) -> None:
-        if m.table in seen:
-            return
-        if m.table in stack:
-            raise ValueError(f"SQL models depend on each other in a cycle: {stack + (m.table,)}")
-        for t in m.reads():
-            if t in by_table:
-                visit(by_table[t], stack + (m.table,))
-        seen.add(m.table)
-        done.append(m)
-
-    for m in models:
-        visit(m)
-    return done
+    order = dependency_order((m.table for m in models), lambda t: by_table[t].reads(), "SQL models")
+    return [by_table[t] for t in order]
 
 
 def build_all(

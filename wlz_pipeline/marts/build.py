@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from wlz_pipeline.models import Model, build_all, discover, run_model
+from wlz_pipeline.models import Model, build_all, dependency_order, discover, run_model
 
 
 @dataclass(frozen=True)
@@ -110,23 +110,8 @@ def _inputs(node: Node) -> set[str]:
 def in_order(nodes: list[Node]) -> list[Node]:
     """SQL and Python marts sorted so that each comes after the marts it reads."""
     by_table = {n.table: n for n in nodes}
-    done: list[Node] = []
-    seen: set[str] = set()
-
-    def visit(n: Node, stack: tuple[str, ...] = ()) -> None:
-        if n.table in seen:
-            return
-        if n.table in stack:
-            raise ValueError(f"marts depend on each other in a cycle: {stack + (n.table,)}")
-        for t in sorted(_inputs(n)):
-            if t in by_table:
-                visit(by_table[t], stack + (n.table,))
-        seen.add(n.table)
-        done.append(n)
-
-    for n in sorted(nodes, key=lambda n: n.table):
-        visit(n)
-    return done
+    order = dependency_order(sorted(by_table), lambda t: sorted(_inputs(by_table[t])), "marts")
+    return [by_table[t] for t in order]
 
 
 #: The marts of the scoring and risk layer (issue 5), e.g. for building only them.
