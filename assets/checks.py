@@ -13,7 +13,13 @@ from assets.models import LAYERS
 from assets.resources import WarehouseResource
 from assets.tables import table_keys
 from wlz_pipeline.models import discover
-from wlz_pipeline.quality.gx_duckdb import MAX_EXAMPLES, SuiteOutcome, data_docs_index, suite_files
+from wlz_pipeline.quality.gx_duckdb import (
+    MAX_EXAMPLES,
+    SuiteOutcome,
+    data_docs_index,
+    suite_files,
+    suite_tables,
+)
 
 SEVERITIES = {"ERROR": ("suite_errors", True), "WARN": ("suite_warnings", False)}
 
@@ -76,12 +82,17 @@ def _results(
         )
 
 
-def _suite_check(table: str, path, key: dg.AssetKey) -> dg.AssetChecksDefinition:
+def _suite_check(
+    table: str, path, key: dg.AssetKey, named: list[dg.AssetKey]
+) -> dg.AssetChecksDefinition:
     severities = _severities_in(path)
     specs = [
         dg.AssetCheckSpec(
             name=SEVERITIES[s][0],
             asset=key,
+            # the other tables its expectations name (``staging.anchors`` in a lookup):
+            # the suite runs after them too, whatever order the run's steps take
+            additional_deps=[k for k in named if k != key],
             blocking=SEVERITIES[s][1],
             description=f"{'Blocking' if SEVERITIES[s][1] else 'Reported'} expectations of "
             f"expectations/{path.name} ({s})",
@@ -146,14 +157,16 @@ def _quarantine_check(table: str, key: dg.AssetKey) -> dg.AssetChecksDefinition:
 def build_checks() -> list[dg.AssetChecksDefinition]:
     checks = []
     # every staging and mart table, whether SQL or Python builds it, by its bare name
-    tables = {t.split(".", 1)[1]: (t, key) for t, key in table_keys().items()}
+    keys = table_keys()
+    tables = {t.split(".", 1)[1]: (t, key) for t, key in keys.items()}
     for name, path in suite_files().items():
         if name not in tables:
             raise ValueError(
                 f"expectations/{path.name} guards no table: no staging or mart table {name}"
             )
         table, key = tables[name]
-        checks.append(_suite_check(table, path, key))
+        named = [keys[t] for t in suite_tables(path) if t in keys]
+        checks.append(_suite_check(table, path, key, named))
     for model in (m for layer in LAYERS for m in discover(layer)):
         if model.rules().rules:
             checks.append(_quarantine_check(model.table, dg.AssetKey([model.layer, model.name])))

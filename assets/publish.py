@@ -16,6 +16,7 @@ import dagster as dg
 from assets.models import LAYERS
 from assets.resources import WarehouseResource
 from assets.tables import table_keys
+from wlz_pipeline.executor import AFTER_CHECKS, EXCLUSIVE
 from wlz_pipeline.pseudonym import PseudonymKeyMissing
 from wlz_pipeline.publish import CheckResult, PublicationError, publish
 from wlz_pipeline.quality.gx_duckdb import build_data_docs_index
@@ -110,6 +111,9 @@ def _full_asset_graph(context: dg.AssetExecutionContext):
     key=PUBLICATION_KEY,
     deps=upstream_keys(),
     group_name="publish",
+    # opens the warehouse read-only: runs alone, and reports every check of the run, so
+    # starts when none is left (wlz_pipeline/executor.py)
+    op_tags={**EXCLUSIVE, **AFTER_CHECKS},
     kinds={"duckdb", "parquet"},
     description="The pseudonymised BI database (schema bi of contract.md) and one Parquet "
     "file per table, built beside the warehouse and swapped in atomically. Not built when a "

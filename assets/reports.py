@@ -7,6 +7,7 @@ Metadata carries page counts and paths only: never a child's name or identifier.
 import dagster as dg
 
 from assets.resources import WarehouseResource
+from wlz_pipeline.executor import EXCLUSIVE
 from wlz_pipeline.reports import ReportError, render_reports
 
 REPORTS_KEY = dg.AssetKey(["reports", "html"])
@@ -19,6 +20,8 @@ PUBLICATION_KEY = dg.AssetKey(["bi", "publication"])
     key=REPORTS_KEY,
     deps=[PUBLICATION_KEY],
     group_name="reports",
+    # opens the warehouse read-only: runs alone (wlz_pipeline/executor.py)
+    op_tags=EXCLUSIVE,
     kinds={"html"},
     description="Static HTML reports (inline CSS and SVG, printable on A4): the WLZ summary "
     "and partner report cards from the published BI file (no child identifiers, small "

@@ -59,29 +59,32 @@ class WarehouseResource(dg.ConfigurableResource):
             con.close()
 
 
-class _HeldOpenExecutor(dg.Executor):
-    """Dagster's in-process executor, with the warehouse held open between the run's steps
-    (``warehouse.held_open``: a DuckDB database costs 25-40 ms to open, and a run opens
-    the warehouse two to four times a step) and closed when the run's steps are done."""
-
-    def __init__(self, inner: dg.Executor) -> None:
-        self._inner = inner
-
-    @property
-    def retries(self):  # noqa: ANN201 - dagster's RetryMode
-        return self._inner.retries
-
-    @property
-    def step_dependency_config(self):  # noqa: ANN201
-        return self._inner.step_dependency_config
-
-    def execute(self, plan_context, execution_plan):  # noqa: ANN001, ANN201
-        with warehouse.held_open():
-            yield from self._inner.execute(plan_context, execution_plan)
+def _executor_config() -> dg.Field:
+    fields = dict(dg.in_process_executor.config_schema.as_field().config_type.fields)
+    fields["concurrent_steps"] = dg.Field(
+        int,
+        is_required=False,
+        description="Steps run side by side, each on its own thread (default: run."
+        "concurrent_steps in config/settings.yaml; 1 = one after another).",
+    )
+    return dg.Field(fields, description="Execute the run's steps in one process.")
 
 
-@dg.executor(name="in_process", config_schema=dg.in_process_executor.config_schema.as_field())
+@dg.executor(name="in_process", config_schema=_executor_config())
 def in_process_executor(init_context: dg.InitExecutorContext) -> dg.Executor:
-    """The in-process executor (same name and configuration as Dagster's), holding the
-    warehouse open between steps: what the UI, the schedule and the sensors' runs use."""
-    return _HeldOpenExecutor(dg.in_process_executor.executor_creation_fn(init_context))
+    """The run's steps in its own process, up to ``run.concurrent_steps`` at once, each on
+    its own thread, with the warehouse held open between them (``warehouse.held_open``:
+    a DuckDB database costs 25-40 ms to open, and a run opens the warehouse two to four
+    times a step; ``wlz_pipeline.executor``). What ``wlz run``, the UI, the schedule and
+    the sensors' runs use; same name and configuration as Dagster's in-process executor,
+    plus ``concurrent_steps``."""
+    from wlz_pipeline.executor import StepsInThreads
+
+    config = dict(init_context.executor_config)
+    concurrent = (
+        config.pop("concurrent_steps", None) or settings.load_settings().run.concurrent_steps
+    )
+    inner = dg.in_process_executor.executor_creation_fn(
+        init_context._replace(executor_config=config)  # noqa: SLF001
+    )
+    return StepsInThreads(inner.retries, inner.step_dependency_config, concurrent)

@@ -310,10 +310,10 @@ def _scratch_left(con) -> list[tuple]:
     return (
         con.execute(
             f"""SELECT database_name, table_name FROM duckdb_tables()
-            WHERE database_name = '{SCRATCH}' OR table_name LIKE '_wlz_scan%'"""
+            WHERE database_name LIKE '{SCRATCH}%' OR table_name LIKE '_wlz_scan%'"""
         ).fetchall()
         + con.execute(
-            f"SELECT database_name FROM duckdb_databases() WHERE database_name = '{SCRATCH}'"
+            f"SELECT database_name FROM duckdb_databases() WHERE database_name LIKE '{SCRATCH}%'"
         ).fetchall()
     )
 

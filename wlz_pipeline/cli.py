@@ -33,6 +33,7 @@ def run_pipeline(
     selection: str | None = None,
     log_level: str = "WARNING",
     rebuild_all: bool = False,
+    instance=None,  # noqa: ANN001 - a DagsterInstance (default: DAGSTER_HOME's, else ephemeral)
 ):
     """Materialise the asset graph (or a selection) in-process; returns Dagster's result."""
     from wlz_pipeline.quality import gx_worker
@@ -45,28 +46,37 @@ def run_pipeline(
     gx_worker.start()
     import dagster as dg
 
-    from assets.resources import WarehouseResource
+    from assets.resources import WarehouseResource, in_process_executor
     from wlz_pipeline import warehouse
     from wlz_pipeline.definitions import ALL_ASSETS, ALL_CHECKS
+    from wlz_pipeline.executor import execute_in_process
 
     resource = WarehouseResource(
         data_dir=str(settings.data_dir(data_dir)),
         warehouse=str(settings.warehouse_path(warehouse_file)),
         rebuild_all=rebuild_all,
     )
-    instance = (
-        dg.DagsterInstance.get()
-        if os.environ.get("DAGSTER_HOME")
-        else dg.DagsterInstance.ephemeral()
+    if instance is None:
+        instance = (
+            dg.DagsterInstance.get()
+            if os.environ.get("DAGSTER_HOME")
+            else dg.DagsterInstance.ephemeral()
+        )
+    # the code location's executor (several steps at a time: wlz_pipeline/executor.py),
+    # which ``materialize`` would replace with Dagster's one-at-a-time in-process one
+    defs = dg.Definitions(
+        assets=ALL_ASSETS,
+        asset_checks=ALL_CHECKS,
+        jobs=[
+            dg.define_asset_job("wlz_run", selection=selection, executor_def=in_process_executor)
+        ],
+        resources={"wlz": resource},
     )
     # the run keeps the warehouse open between its steps, and closes it at the end
     with warehouse.held_open():
-        return dg.materialize(
-            [*ALL_ASSETS, *ALL_CHECKS],
-            resources={"wlz": resource},
+        return execute_in_process(
+            defs.resolve_job_def("wlz_run"),
             instance=instance,
-            selection=selection,
-            raise_on_error=False,
             # the summary below says what happened; step-by-step logs are in the Dagster UI
             run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
         )

@@ -38,7 +38,13 @@ from wlz_pipeline.canonical import (
 )
 from wlz_pipeline.settings import load_settings
 from wlz_pipeline.sources.ctf import ctf_source_urn, read_ctf
-from wlz_pipeline.sources.duck_csv import ScannedBody, attach_scratch, detach_scratch, scan_body
+from wlz_pipeline.sources.duck_csv import (
+    SCRATCH,
+    ScannedBody,
+    attach_scratch,
+    detach_scratch,
+    scan_body,
+)
 from wlz_pipeline.sources.mis import MisProfile, load_profiles, mis_layout
 from wlz_pipeline.sources.survey import survey_layout
 from wlz_pipeline.sources.tabular import fixed_layout, read_fixed_csv
@@ -442,6 +448,7 @@ class Ingestor:
         #: numbers the files DuckDB's reader loads, for their scratch tables' names (a
         #: count's next() is atomic: the parsing threads share it)
         self._scans = itertools.count(1)
+        self._scratch = SCRATCH  # ingest_source gives each source its own
 
     # -- reference lookups -------------------------------------------------------------
     @property
@@ -503,7 +510,9 @@ class Ingestor:
         if stored is not None:
             # a name of its own: the files of a batch wait for one commit (_Batch)
             name = f"_wlz_scan_{next(self._scans)}"
-            scanned = scan_body(con, stored, text, encoding, at, index, fields, name)
+            scanned = scan_body(
+                con, stored, text, encoding, at, index, fields, name, database=self._scratch
+            )
             if scanned is not None:
                 return scanned
         return canonical_rows(text, at, index, fields)
@@ -818,7 +827,8 @@ class Ingestor:
             # read here, once: the threads only look them up
             self.anchors()
             _ = self.profiles
-        attach_scratch(self.con)
+        self._scratch = f"{SCRATCH}_{source}"  # its own: another step may ingest meanwhile
+        attach_scratch(self.con, self._scratch)
         try:
             with _InOrder(self.con, workers, ahead=max(settings.commit_files, 2 * workers)) as q:
                 for path in landing_files(self.data_dir, source):
@@ -829,7 +839,7 @@ class Ingestor:
                     self._take(batch, report, *outcome)
             batch.commit()
         finally:
-            detach_scratch(self.con)  # with any scan a failure left behind
+            detach_scratch(self.con, self._scratch)  # with any scan a failure left behind
         self.apply_supersede(source)
         return report
 

@@ -40,12 +40,18 @@ class ReportSettings(BaseModel):
     process_from_pages: int = Field(default=400, ge=1)
 
 
+class RunSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    concurrent_steps: int = Field(default=2, ge=1)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     duckdb: DuckDBSettings = DuckDBSettings()
     ingest: IngestSettings = IngestSettings()
     quality: QualitySettings = QualitySettings()
     reports: ReportSettings = ReportSettings()
+    run: RunSettings = RunSettings()
     landing_ignore: list[str] = []
     sensor_stable_seconds: float = 30
 

@@ -7,6 +7,7 @@ received, with lineage), ``staging`` (typed, conformed, one grain each) and ``ma
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -215,6 +216,34 @@ def duckdb_config() -> dict[str, str | int]:
 #: database open), and how many ``held_open`` blocks are active.
 _held: dict[Path, duckdb.DuckDBPyConnection] = {}
 _holding = 0
+#: Guards ``_held``: the steps of a run may open connections from several threads
+#: (wlz_pipeline/executor.py).
+_held_lock = threading.Lock()
+#: How many ``shared_between_steps`` blocks are active.
+_sharing = 0
+#: Held while the schemas, macros and config tables are (re)created: steps running side
+#: by side each do it first, and DuckDB refuses two open transactions that replace the
+#: same catalog entry ("write-write conflict"), so they take turns.
+_catalog_lock = threading.RLock()
+
+
+@contextmanager
+def shared_between_steps() -> Iterator[None]:
+    """Within the block, several steps of a run may hold connections to the warehouse at
+    once, from their own threads (wlz_pipeline/executor.py): nothing may release it to
+    another process meanwhile, so GX validates in this process (quality/gx_worker.run),
+    and what opens it read-only runs alone (``executor.EXCLUSIVE``)."""
+    global _sharing
+    _sharing += 1
+    try:
+        yield
+    finally:
+        _sharing -= 1
+
+
+def shared() -> bool:
+    """True while steps running side by side may hold the warehouse open."""
+    return _sharing > 0
 
 
 @contextmanager
@@ -245,11 +274,11 @@ def release(path: str | Path | None = None) -> None:
     """Close the connection that holds ``path`` (every held warehouse: ``None``) open. The
     database closes (and checkpoints) once its other connections have closed too, so the
     caller closes its own first."""
-    keys = list(_held) if path is None else [Path(path).resolve()]
-    for key in keys:
-        con = _held.pop(key, None)
-        if con is not None:
-            con.close()
+    with _held_lock:
+        keys = list(_held) if path is None else [Path(path).resolve()]
+        closing = [c for c in (_held.pop(k, None) for k in keys) if c is not None]
+    for con in closing:
+        con.close()
 
 
 def temp_directory(warehouse_file: str | Path) -> str:
@@ -273,12 +302,13 @@ def connect(path: str | Path, read_only: bool = False) -> duckdb.DuckDBPyConnect
         return _open(path, read_only=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = path.resolve()
-    if _holding and key not in _held and load_settings().duckdb.hold_between_steps:
-        _held[key] = _open(path, read_only=False)
-    if key in _held:
-        # the held database has its temp directory; once it has spilled there, DuckDB
-        # refuses to set it again, even to the same folder
-        return duckdb.connect(str(path), config=duckdb_config())
+    with _held_lock:
+        if _holding and key not in _held and load_settings().duckdb.hold_between_steps:
+            _held[key] = _open(path, read_only=False)
+        if key in _held:
+            # the held database has its temp directory; once it has spilled there, DuckDB
+            # refuses to set it again, even to the same folder
+            return duckdb.connect(str(path), config=duckdb_config())
     return _open(path, read_only=False)
 
 
@@ -296,6 +326,11 @@ def bootstrap(con: duckdb.DuckDBPyConnection) -> None:
     Every step of a run opens the warehouse and calls this; when the warehouse already
     has exactly what this code would create (``meta.schema_fingerprint``), it is one
     query instead of some forty statements (about 30 ms a step at zone scale)."""
+    with _catalog_lock:
+        _bootstrap(con)
+
+
+def _bootstrap(con: duckdb.DuckDBPyConnection) -> None:
     from wlz_pipeline.sources.survey import item_columns
 
     tables = raw_tables(item_columns())
@@ -358,6 +393,11 @@ def table_exists(con: duckdb.DuckDBPyConnection, qualified: str) -> bool:
 def load_config_tables(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)load the lookup tables the staging SQL joins to, from config/ (every run, so
     an edited mapping file takes effect on the next run), and the current-files view."""
+    with _catalog_lock:
+        _load_config_tables(con)
+
+
+def _load_config_tables(con: duckdb.DuckDBPyConnection) -> None:
     from wlz_pipeline.config import load_yaml
     from wlz_pipeline.sources.mis import load_profiles
 

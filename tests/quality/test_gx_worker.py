@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from wlz_pipeline.config import REPO_ROOT
+from wlz_pipeline.config import DEFAULT_CONFIG_DIR, REPO_ROOT
 from wlz_pipeline.quality import gx_worker
 from wlz_pipeline.quality.gx_duckdb import SuiteError, load_suite, suite_files, validate_table
 
@@ -32,7 +33,8 @@ def no_worker():
 
 
 @pytest.fixture
-def worker():
+def worker(tmp_path, monkeypatch):
+    _steps_at_once(tmp_path, monkeypatch, 1)  # the worker serves runs of one step at a time
     assert gx_worker.start()
     try:
         yield
@@ -76,7 +78,10 @@ def test_stop_ends_the_worker_process(worker):
     assert process.exitcode is not None
 
 
-def test_a_suite_validated_in_the_worker_matches_and_gx_stays_out_of_the_run(sample_run, tmp_path):
+def test_a_suite_validated_in_the_worker_matches_and_gx_stays_out_of_the_run(
+    sample_run, tmp_path, monkeypatch
+):
+    _steps_at_once(tmp_path, monkeypatch, 1)  # the script's process reads it too
     wh = tmp_path / "wlz.duckdb"
     shutil.copy(sample_run.warehouse, wh)
     suite = suite_files()["pupils"]
@@ -113,8 +118,8 @@ def test_a_suite_validated_in_the_worker_matches_and_gx_stays_out_of_the_run(sam
     assert "leaked" not in out.stderr, out.stderr[-2000:]
 
 
-def test_a_dagster_run_validates_in_its_worker(sample_run):
-    # the sample run (this process) started the worker with its first step
+def test_a_dagster_run_validates_its_suites(sample_run):
+    # in this process: the settings run steps side by side, so no worker is started
     assert sample_run.result.success
     checks = sample_run.result.get_asset_check_evaluations()
     assert [
@@ -122,7 +127,8 @@ def test_a_dagster_run_validates_in_its_worker(sample_run):
     ]
 
 
-def test_the_worker_ends_with_a_process_that_leaves_without_cleaning_up(tmp_path):
+def test_the_worker_ends_with_a_process_that_leaves_without_cleaning_up(tmp_path, monkeypatch):
+    _steps_at_once(tmp_path, monkeypatch, 1)  # the script's process reads it too
     # wlz run ends with os._exit: no atexit handler runs, the worker must see its pipe close
     script = textwrap.dedent(
         """
@@ -150,20 +156,42 @@ def test_the_worker_ends_with_a_process_that_leaves_without_cleaning_up(tmp_path
     pytest.fail(f"the GX worker {pid} outlived its parent")
 
 
-def test_wlz_run_starts_the_worker_before_dagster_starts_the_run(tmp_path, monkeypatch):
-    # so that GX's import overlaps Dagster's start-up, not only the run's first steps
-    import dagster as dg
+def _steps_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, config)
+    text = (config / "settings.yaml").read_text()
+    (config / "settings.yaml").write_text(
+        re.sub(r"(?m)^  concurrent_steps: \d+", f"  concurrent_steps: {n}", text)
+    )
+    monkeypatch.setenv("WLZ_CONFIG_DIR", str(config))
 
-    from wlz_pipeline import cli
+
+def _what_wlz_run_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
+    from wlz_pipeline import cli, executor
 
     seen: dict[str, object] = {}
 
-    def materialize(*args: object, **kwargs: object) -> None:
+    def execute_in_process(*args: object, **kwargs: object) -> None:
         seen["worker_pid"] = gx_worker.pid()
         seen["warehouse_exists"] = (tmp_path / "wlz.duckdb").exists()
 
-    monkeypatch.setattr(dg, "materialize", materialize)
+    monkeypatch.setattr(executor, "execute_in_process", execute_in_process)
     monkeypatch.delenv("DAGSTER_HOME", raising=False)  # an ephemeral instance: make test sets it
     cli.run_pipeline(tmp_path / "landing", tmp_path / "wlz.duckdb")
+    return seen
+
+
+def test_wlz_run_starts_the_worker_before_dagster_starts_the_run(tmp_path, monkeypatch):
+    # one step at a time: the worker validates, and its GX import overlaps Dagster's
+    # start-up, not only the run's first steps
+    _steps_at_once(tmp_path, monkeypatch, 1)
+    seen = _what_wlz_run_started(tmp_path, monkeypatch)
     assert seen["worker_pid"] is not None
     assert seen["warehouse_exists"] is False  # no step had opened the warehouse yet
+
+
+def test_steps_side_by_side_validate_without_a_worker(tmp_path, monkeypatch):
+    # the worker could not open the warehouse while other steps hold it
+    _steps_at_once(tmp_path, monkeypatch, 2)
+    assert not gx_worker.enabled()
+    assert _what_wlz_run_started(tmp_path, monkeypatch)["worker_pid"] is None

@@ -348,9 +348,11 @@ def _datasource(ctx: Any, root: Path, warehouse: Path) -> Any:
     is disposed after each validation (``validate_table``) and connects again when used."""
     import json
 
+    from wlz_pipeline.quality import gx_dialect
     from wlz_pipeline.warehouse import duckdb_config
 
-    url = f"duckdb:///{Path(warehouse).resolve()}"
+    gx_dialect.register()  # joins the run's own connections to an open file
+    url = f"{gx_dialect.SCHEME}:///{Path(warehouse).resolve()}"
     kwargs = {"connect_args": {"config": duckdb_config()}}
     settings = (url, json.dumps(kwargs, sort_keys=True))
     known = _datasources.get(root)

@@ -45,6 +45,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _lock = threading.Lock()
+#: One GX call at a time in this process when the run's steps run side by side.
+_inline_lock = threading.Lock()
 _worker: _Worker | None = None
 
 
@@ -136,7 +138,9 @@ class _Worker:
 def enabled() -> bool:
     from wlz_pipeline.settings import load_settings
 
-    return load_settings().quality.gx_worker
+    s = load_settings()
+    # a run whose steps run side by side validates in its own process (``run``)
+    return s.quality.gx_worker and s.run.concurrent_steps == 1
 
 
 def start() -> bool:
@@ -176,6 +180,11 @@ def run(fn: Callable[..., T], *args: Any) -> T:
     from wlz_pipeline import warehouse
 
     global _worker
+    if warehouse.shared():
+        # steps running side by side hold the warehouse open in this process, so no other
+        # process can open it: GX runs here, one call at a time (wlz_pipeline/executor.py)
+        with _inline_lock:
+            return fn(*args)
     warehouse.release()
     with _lock:
         worker = _worker

@@ -42,18 +42,20 @@ log = logging.getLogger(__name__)
 #: The in-memory database the scans are loaded into (``attach_scratch``). An attached
 #: database belongs to the DuckDB instance, not to one connection as a temporary table
 #: does: a file scanned on a worker thread's cursor is inserted by the connection that
-#: commits its batch (ingest.Ingestor).
+#: commits its batch (ingest.Ingestor). Each source ingested has one of its own
+#: (``SCRATCH`` + ``_<source>``), as two sources may be ingested at once by steps
+#: running side by side (wlz_pipeline/executor.py), and each detaches its own at the end.
 SCRATCH = "wlz_scan"
 
 
-def attach_scratch(con: duckdb.DuckDBPyConnection) -> None:
+def attach_scratch(con: duckdb.DuckDBPyConnection, database: str = SCRATCH) -> None:
     """Attach the scans' in-memory database to ``con``'s instance (if not attached)."""
-    con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {SCRATCH}")
+    con.execute(f"ATTACH IF NOT EXISTS ':memory:' AS {quote_ident(database)}")
 
 
-def detach_scratch(con: duckdb.DuckDBPyConnection) -> None:
+def detach_scratch(con: duckdb.DuckDBPyConnection, database: str = SCRATCH) -> None:
     """Detach it, freeing every scan still in it (e.g. after a failed batch)."""
-    con.execute(f"DETACH DATABASE IF EXISTS {SCRATCH}")
+    con.execute(f"DETACH DATABASE IF EXISTS {quote_ident(database)}")
 
 
 #: The characters Python's ``str.strip()`` removes, as an RE2 character class (a
@@ -157,6 +159,7 @@ def scan_body(
     fields: Sequence[str],
     name: str = "_wlz_scan",
     scratch: Path | None = None,
+    database: str = SCRATCH,
 ) -> ScannedBody | None:
     """Load the body below ``at`` of the CSV ``stored`` (the bytes ``text`` was decoded
     from with ``encoding``) as the table ``name`` of ``SCRATCH`` (attached to ``con``'s
@@ -183,9 +186,9 @@ def scan_body(
     # is made per file: the cells stripped, and whether the record is blank.
     width = len(at.header)
     columns = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(width)) + "}"
-    table = f"{SCRATCH}.{quote_ident(name)}"
+    table = f"{quote_ident(database)}.{quote_ident(name)}"
     try:
-        attach_scratch(con)
+        attach_scratch(con, database)
         for macro in _patterns()[1]:
             con.execute(macro)
         strip = "wlz_strip" if other_space else "wlz_strip_spaces"
