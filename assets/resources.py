@@ -38,10 +38,12 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        # the first step of a run starts the process's GX worker, which imports GX on the
-        # other core meanwhile, so the first suite does not wait for it (it ends with the
-        # run's process; quality/gx_worker.py). Not a resource lifecycle hook: those make
-        # Dagster treat the resource as a context manager, which sensors cannot open.
+        # the first step of a run of one step at a time (run.concurrent_steps: 1; side by
+        # side, GX runs in the run's process) starts the process's GX worker, which
+        # imports GX on the other core meanwhile, so the first suite does not wait for it
+        # (it ends with the run's process; quality/gx_worker.py). Not a resource lifecycle
+        # hook: those make Dagster treat the resource as a context manager, which sensors
+        # cannot open.
         from wlz_pipeline.quality import gx_worker
 
         gx_worker.start()

@@ -32,8 +32,10 @@ def sample_run(tmp_path_factory) -> SampleRun:
     """The committed sample, materialised by Dagster into a temporary warehouse, once per
     test session (about a minute): the publication (the sample's documented demo key) and
     the HTML reports are written beside it. Tests only read it. Like ``wlz run``, the run
-    holds the warehouse open between its steps (``warehouse.held_open``), so the GX
-    worker, the reports and the publication must each release it to run at all."""
+    holds the warehouse open between its steps (``warehouse.held_open``), so GX, the
+    reports and the publication must each release it to run at all. It runs them with
+    Dagster's own in-process executor, one step at a time: tests/test_executor.py runs the
+    code location's, steps side by side, and compares the two."""
     import dagster as dg
 
     from assets.resources import WarehouseResource

@@ -9,7 +9,9 @@ record, in this process, which steps were running when each started and ended.""
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import threading
 import time
 from dataclasses import dataclass
@@ -154,6 +156,17 @@ def _retrying_job() -> dg.JobDefinition:
     return _job([flaky, _simple("after_flaky", deps=["flaky"])])
 
 
+def _terminated_job() -> dg.JobDefinition:
+    @dg.asset
+    def first() -> None:
+        # what the UI's "Terminate" does to the run's process: a SIGINT, which Dagster
+        # captures in the run's (main) thread while the steps run on theirs
+        os.kill(os.getpid(), signal.SIGINT)
+        PROBE.step("first", 0.5)
+
+    return _job([first, _simple("second", deps=["first"]), _simple("slow_other", 1.0)])
+
+
 def _job(assets: list, checks: list | None = None) -> dg.JobDefinition:
     defs = dg.Definitions(
         assets=assets,
@@ -244,6 +257,14 @@ def test_a_step_that_asks_for_a_retry_is_run_again():
     assert result.success
     assert PROBE.attempts["flaky"] == 2
     assert [n for n, w, _ in PROBE.seen if w == "start"] == ["flaky", "after_flaky"]
+
+
+def test_a_termination_request_lets_running_steps_finish_and_starts_no_other():
+    result = _run(_terminated_job, 2)
+    assert not result.success
+    started = {n for n, w, _ in PROBE.seen if w == "start"}
+    ended = {n for n, w, _ in PROBE.seen if w == "end"}
+    assert started == ended == {"first", "slow_other"}  # both finished; second never began
 
 
 # -- which ready step first -----------------------------------------------------------------

@@ -415,7 +415,7 @@ def side_by_side(seconds: Mapping[str, float], deps: Mapping[str, set[str]], wor
 
 
 def side_by_side_bound(steps: Mapping[str, dict], deps: Mapping[str, set[str]] | None) -> dict:
-    """The report's bound for one run: its steps one at a time (their sum), two and three
+    """The report's bound for one run: its steps one after another (their sum), two and three
     at a time (``side_by_side``), and the critical path."""
     if deps is None:
         return {"available": False}
@@ -428,8 +428,8 @@ def side_by_side_bound(steps: Mapping[str, dict], deps: Mapping[str, set[str]] |
         "three_at_a_time_seconds": round(side_by_side(seconds, deps, 3), 1),
         "critical_path_seconds": round(total, 1),
         "critical_path": chain,
-        "method": "step times of this run and Dagster's execution plan; a bound that "
-        "ignores steps slowing each other on the 2 cores",
+        "method": "step times of this run (as measured: with steps side by side they "
+        "include steps slowing each other) and Dagster's execution plan",
     }
 
 

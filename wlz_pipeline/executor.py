@@ -38,8 +38,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import logging
 import os
 import queue
+import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
@@ -54,6 +56,8 @@ AFTER_TAG = "wlz/after"
 #: ``op_tags`` of an asset that reports the run's checks (the publication: its
 #: check_results and Data Docs) and so starts only when no check is left to run.
 AFTER_CHECKS = {AFTER_TAG: "checks"}
+
+log = logging.getLogger(__name__)
 
 _DONE = object()
 #: The events that end a step for good (a retry is asked for with STEP_UP_FOR_RETRY).
@@ -116,6 +120,13 @@ def _sort_key(lengths: Mapping[str, int]):  # noqa: ANN202
     return key
 
 
+def _import_gx() -> None:
+    try:
+        import great_expectations  # noqa: F401
+    except Exception:  # noqa: BLE001 - the first suite imports it again and reports why
+        log.warning("importing GX ahead of the suites failed", exc_info=True)
+
+
 def _run_step(key: int, step_context, events: queue.Queue) -> None:  # noqa: ANN001
     """Run one attempt of a step (``key`` names the attempt: a step asking for a retry is
     started again while its first attempt's thread is still winding down)."""
@@ -144,6 +155,13 @@ def threaded_plan_iterator(job_context, execution_plan, concurrent_steps: int) -
 
     deps = {k: set(v) for k, v in execution_plan.get_executable_step_deps().items()}
     limit = max(1, concurrent_steps)
+    if limit > 1 and check_steps(
+        job_context.job_def, execution_plan.get_steps_to_execute_in_topo_order()
+    ):
+        # GX validates in this process: import it (5-12 s) beside the first steps, as the
+        # GX worker does in its process when steps run one at a time, not in the first
+        # suite, which would wait for it
+        threading.Thread(target=_import_gx, name="wlz-gx-import", daemon=True).start()
     events: queue.Queue = queue.Queue()
     compute_log_manager = job_context.instance.compute_log_manager
     step_keys = [s.key for s in execution_plan.get_steps_to_execute_in_topo_order()]

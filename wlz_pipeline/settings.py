@@ -16,7 +16,7 @@ DEFAULT_WAREHOUSE = REPO_ROOT / ".wlz" / "warehouse" / "wlz.duckdb"
 
 class DuckDBSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    memory_limit: str = "3GB"
+    memory_limit: str = "2500MB"
     threads: int = 2
     temp_directory: str | None = None
     hold_between_steps: bool = True

@@ -257,9 +257,11 @@ def held_open() -> Iterator[None]:
     Only a run holds the warehouse (``wlz run``, and the runs of the code location's
     executor, ``assets.resources.in_process_executor``), never a long-lived process (the
     code server, whose sensors must not keep the file from the runs). What needs the file
-    from elsewhere releases it first: the GX worker's calls (``quality/gx_worker.run``), a
-    read-only ``connect`` (the reports), the publication's read-only ``ATTACH``
-    (``duckdb.hold_between_steps: false`` in config/settings.yaml turns holding off)."""
+    from elsewhere releases it first: the GX worker's calls (``quality/gx_worker.run``, runs
+    of one step at a time only), a read-only ``connect`` (the reports), the publication's
+    read-only ``ATTACH`` (steps that run alone: ``executor.EXCLUSIVE``). Connections may be
+    opened from several threads (``shared_between_steps``). ``duckdb.hold_between_steps:
+    false`` in config/settings.yaml turns holding off."""
     global _holding
     _holding += 1
     try:

@@ -15,7 +15,10 @@ connection between calls, so the run's process may open the warehouse read-write
 as soon as a call returns (DuckDB allows one writing process per file). An exception
 raised in the worker is raised again by ``run``. If the worker has died, ``run`` says so
 in the log and calls the function inline instead: a lost worker costs time, never a
-result. ``quality.gx_worker: false`` in config/settings.yaml turns the worker off.
+result. ``quality.gx_worker: false`` in config/settings.yaml turns the worker off, and so does a
+run whose steps run side by side (``run.concurrent_steps`` above 1): while other steps
+hold the warehouse open, no other process can open it, so GX validates in the run's own
+process (wlz_pipeline/executor.py), where it imports beside the first steps instead.
 
 The worker is started by ``wlz run`` before Dagster is imported (``cli.run_pipeline``), so
 that the GX import overlaps Dagster's start-up, and otherwise by the first step of a run
@@ -176,7 +179,8 @@ def run(fn: Callable[..., T], *args: Any) -> T:
     """``fn(*args)`` in the worker when this process has one, else here. ``fn`` must be a
     module-level function and ``args`` picklable. A warehouse this process holds open
     (``warehouse.held_open``) is released first: the worker, or GX's own engine here, opens
-    the file itself."""
+    the file itself; except while the run's steps share it (``warehouse.shared``), when
+    ``fn`` runs here, one call at a time, and GX's engine joins the open database."""
     from wlz_pipeline import warehouse
 
     global _worker
