@@ -40,10 +40,10 @@ def run_pipeline(
 
     # A run of one step at a time (run.concurrent_steps: 1) validates in a GX worker
     # process (quality/gx_worker.py; side by side, GX runs here and no worker starts).
-    # Started here, before
-    # Dagster is imported, its GX import (5-12 s) overlaps Dagster's start-up (~10 s) on
-    # the other core; started by the first step, it overlapped only ingestion, which on an
-    # incremental night is too short to hide it (issue 9: the first suite waited ~2.5 s).
+    # Started here, before Dagster is imported, its GX import (5-12 s) overlaps Dagster's
+    # start-up (~10 s) on the other core; started by the first step, it overlapped only
+    # ingestion, which on an incremental night is too short to hide it (issue 9: the
+    # first suite waited ~2.5 s).
     # Its first warehouse connection would start it anyway (assets/resources.py).
     gx_worker.start()
     import dagster as dg

@@ -155,16 +155,16 @@ def threaded_plan_iterator(job_context, execution_plan, concurrent_steps: int) -
 
     deps = {k: set(v) for k, v in execution_plan.get_executable_step_deps().items()}
     limit = max(1, concurrent_steps)
-    if limit > 1 and check_steps(
-        job_context.job_def, execution_plan.get_steps_to_execute_in_topo_order()
-    ):
+    steps_in_order = execution_plan.get_steps_to_execute_in_topo_order()
+    checks = check_steps(job_context.job_def, steps_in_order)
+    if limit > 1 and checks:
         # GX validates in this process: import it (5-12 s) beside the first steps, as the
         # GX worker does in its process when steps run one at a time, not in the first
         # suite, which would wait for it
         threading.Thread(target=_import_gx, name="wlz-gx-import", daemon=True).start()
     events: queue.Queue = queue.Queue()
     compute_log_manager = job_context.instance.compute_log_manager
-    step_keys = [s.key for s in execution_plan.get_steps_to_execute_in_topo_order()]
+    step_keys = [s.key for s in steps_in_order]
     with (
         InstanceConcurrencyContext(job_context.instance, job_context.dagster_run) as icc,
         execution_plan.start(
@@ -188,9 +188,7 @@ def threaded_plan_iterator(job_context, execution_plan, concurrent_steps: int) -
             alone = False  # an exclusive step is running
             stopping = False
             crash: BaseException | None = None
-            checks_left = check_steps(
-                job_context.job_def, execution_plan.get_steps_to_execute_in_topo_order()
-            )
+            checks_left = set(checks)  # not yet succeeded, failed or skipped
 
             def start(step) -> None:  # noqa: ANN001
                 nonlocal alone
