@@ -806,7 +806,8 @@ def machine() -> dict:
                     mem = round(int(line.split()[1]) * 1024 / 1e9, 1)
     except OSError:
         pass
-    s = load_settings().duckdb
+    settings = load_settings()
+    s = settings.duckdb
     return {
         "host": platform.node(),
         "platform": platform.platform(),
@@ -821,6 +822,8 @@ def machine() -> dict:
             "threads": s.threads,
             "temp_directory": s.temp_directory or "<warehouse dir>/duckdb_tmp",
         },
+        # steps side by side change every step's time (wlz_pipeline/executor.py)
+        "concurrent_steps": settings.run.concurrent_steps,
     }
 
 
