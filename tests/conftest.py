@@ -5,14 +5,16 @@ materialised once per session by Dagster (``sample_run``)."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from wlz_pipeline import warehouse
+from wlz_pipeline.config import DEFAULT_CONFIG_DIR
 
 TEST_DATA = Path(__file__).parent / "data"
 LANDING = TEST_DATA / "landing"
@@ -50,6 +52,34 @@ def sample_run(tmp_path_factory) -> SampleRun:
             raise_on_error=False,
         )
     return SampleRun(result, wh)
+
+
+@pytest.fixture
+def config_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[[str], Path]:
+    """Copy ``config/`` to a temporary folder and point ``WLZ_CONFIG_DIR`` at it (this
+    process, and the processes it starts).
+
+    Returns a function giving the path of one copied file, to edit in a test.
+    """
+    target = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, target)
+    monkeypatch.setenv("WLZ_CONFIG_DIR", str(target))
+    return lambda name: target / name
+
+
+@pytest.fixture
+def edit_settings(config_copy: Callable[[str], Path]) -> Callable[..., None]:
+    """Change settings in the copy's settings.yaml: ``edit_settings(run={"concurrent_steps":
+    1})`` (its comments are not kept)."""
+
+    def edit(**sections: dict) -> None:
+        path = config_copy("settings.yaml")
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for section, values in sections.items():
+            data[section].update(values)
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+
+    return edit
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
-import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +11,6 @@ import dagster as dg
 import pytest
 
 from wlz_pipeline import bench
-from wlz_pipeline.config import DEFAULT_CONFIG_DIR
 from wlz_pipeline.ingest import ingest_all
 
 
@@ -262,15 +259,9 @@ def test_held_back_templates_arrive_at_their_landing_path_and_stay_out_of_the_co
     assert not (copy / "incremental").exists()
 
 
-def test_the_report_records_the_settings_the_run_used(tmp_path, monkeypatch):
+def test_the_report_records_the_settings_the_run_used(edit_settings):
     # a report is compared with others by the settings in force, from WLZ_CONFIG_DIR too
-    config = tmp_path / "config"
-    shutil.copytree(DEFAULT_CONFIG_DIR, config)
-    text = (config / "settings.yaml").read_text()
-    text = re.sub(r"(?m)^  concurrent_steps: \d+", "  concurrent_steps: 3", text)
-    text = re.sub(r"(?m)^  memory_limit: \S+", "  memory_limit: 1GB", text)
-    (config / "settings.yaml").write_text(text)
-    monkeypatch.setenv("WLZ_CONFIG_DIR", str(config))
+    edit_settings(run={"concurrent_steps": 3}, duckdb={"memory_limit": "1GB"})
     m = bench.machine()
     assert m["concurrent_steps"] == 3
     assert m["duckdb_settings"]["memory_limit"] == "1GB"

@@ -388,15 +388,11 @@ def side_by_side(seconds: Mapping[str, float], deps: Mapping[str, set[str]], wor
     forecast: it ignores steps slowing each other on shared cores."""
     import heapq
 
+    from wlz_pipeline.models import dependents, longest_chains
+
     order = _dependency_order(seconds, deps)
-    after: dict[str, set[str]] = {k: set() for k in order}
-    for k in order:
-        for d in deps.get(k, ()):
-            if d in after:
-                after[d].add(k)
-    tail: dict[str, float] = {}
-    for k in reversed(order):
-        tail[k] = seconds[k] + max((tail[c] for c in after[k]), default=0.0)
+    after = dependents(order, lambda k: deps.get(k, ()))
+    tail = longest_chains(order, lambda k: deps.get(k, ()), seconds.__getitem__)
     waiting = {k: sum(1 for d in deps.get(k, ()) if d in seconds) for k in order}
     ready = [(-tail[k], k) for k in order if waiting[k] == 0]
     heapq.heapify(ready)

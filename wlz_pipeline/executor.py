@@ -94,17 +94,12 @@ def chain_lengths(deps: Mapping[str, set[str]]) -> dict[str, int]:
     """For each step, the number of steps in the longest chain that starts with it
     (itself included), given each step's upstream steps: starting the longest chains
     first keeps the critical path moving."""
-    from wlz_pipeline.models import dependency_order
+    from wlz_pipeline.models import longest_chains
 
-    after: dict[str, set[str]] = {k: set() for k in deps}
-    for key, ups in deps.items():
-        for up in ups:
-            after.setdefault(up, set()).add(key)
-    order = dependency_order(sorted(after), lambda k: sorted(deps.get(k, ())), "steps")
-    length: dict[str, int] = {}
-    for key in reversed(order):
-        length[key] = 1 + max((length[c] for c in after[key]), default=0)
-    return length
+    keys = set(deps) | {u for ups in deps.values() for u in ups}
+    return {
+        k: int(n) for k, n in longest_chains(keys, lambda k: deps.get(k, ()), lambda _: 1).items()
+    }
 
 
 def _sort_key(lengths: Mapping[str, int]):  # noqa: ANN202

@@ -475,6 +475,33 @@ def dependency_order(
     return done
 
 
+def dependents(keys: Iterable[str], reads: Callable[[str], Iterable[str]]) -> dict[str, set[str]]:
+    """For each of ``keys``, those of ``keys`` that read it (``reads``, as in
+    ``dependency_order``)."""
+    keys = list(keys)
+    after: dict[str, set[str]] = {k: set() for k in keys}
+    for key in keys:
+        for t in reads(key):
+            if t in after:
+                after[t].add(key)
+    return after
+
+
+def longest_chains(
+    keys: Iterable[str], reads: Callable[[str], Iterable[str]], weight: Callable[[str], float]
+) -> dict[str, float]:
+    """For each of ``keys``, the total ``weight`` of the heaviest chain of keys that starts
+    with it (itself included) and goes on through what reads it: the time, or the number
+    of steps, left after a step starts. What a run starts first (executor.chain_lengths)
+    and what the bench's schedule does (bench.side_by_side)."""
+    keys = sorted(keys)
+    after = dependents(keys, reads)
+    tail: dict[str, float] = {}
+    for key in reversed(dependency_order(keys, lambda k: sorted(reads(k)), "steps")):
+        tail[key] = weight(key) + max((tail[c] for c in after[key]), default=0)
+    return tail
+
+
 def in_dependency_order(models: list[Model]) -> list[Model]:
     """Models sorted so each comes after the models (same layers) it reads."""
     by_table = {m.table: m for m in models}

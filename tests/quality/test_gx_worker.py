@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from wlz_pipeline.config import DEFAULT_CONFIG_DIR, REPO_ROOT
+from wlz_pipeline.config import REPO_ROOT
 from wlz_pipeline.quality import gx_worker
 from wlz_pipeline.quality.gx_duckdb import SuiteError, load_suite, suite_files, validate_table
 
@@ -33,8 +32,8 @@ def no_worker():
 
 
 @pytest.fixture
-def worker(tmp_path, monkeypatch):
-    _steps_at_once(tmp_path, monkeypatch, 1)  # the worker serves runs of one step at a time
+def worker(edit_settings):
+    edit_settings(run={"concurrent_steps": 1})  # the worker serves runs of one step at a time
     assert gx_worker.start()
     try:
         yield
@@ -79,9 +78,9 @@ def test_stop_ends_the_worker_process(worker):
 
 
 def test_a_suite_validated_in_the_worker_matches_and_gx_stays_out_of_the_run(
-    sample_run, tmp_path, monkeypatch
+    sample_run, tmp_path, edit_settings
 ):
-    _steps_at_once(tmp_path, monkeypatch, 1)  # the script's process reads it too
+    edit_settings(run={"concurrent_steps": 1})  # the script's process reads it too
     wh = tmp_path / "wlz.duckdb"
     shutil.copy(sample_run.warehouse, wh)
     suite = suite_files()["pupils"]
@@ -127,8 +126,8 @@ def test_a_dagster_run_validates_its_suites(sample_run):
     ]
 
 
-def test_the_worker_ends_with_a_process_that_leaves_without_cleaning_up(tmp_path, monkeypatch):
-    _steps_at_once(tmp_path, monkeypatch, 1)  # the script's process reads it too
+def test_the_worker_ends_with_a_process_that_leaves_without_cleaning_up(tmp_path, edit_settings):
+    edit_settings(run={"concurrent_steps": 1})  # the script's process reads it too
     # wlz run ends with os._exit: no atexit handler runs, the worker must see its pipe close
     script = textwrap.dedent(
         """
@@ -156,16 +155,6 @@ def test_the_worker_ends_with_a_process_that_leaves_without_cleaning_up(tmp_path
     pytest.fail(f"the GX worker {pid} outlived its parent")
 
 
-def _steps_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, n: int) -> None:
-    config = tmp_path / "config"
-    shutil.copytree(DEFAULT_CONFIG_DIR, config)
-    text = (config / "settings.yaml").read_text()
-    (config / "settings.yaml").write_text(
-        re.sub(r"(?m)^  concurrent_steps: \d+", f"  concurrent_steps: {n}", text)
-    )
-    monkeypatch.setenv("WLZ_CONFIG_DIR", str(config))
-
-
 def _what_wlz_run_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
     from wlz_pipeline import cli, executor
 
@@ -181,17 +170,19 @@ def _what_wlz_run_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> di
     return seen
 
 
-def test_wlz_run_starts_the_worker_before_dagster_starts_the_run(tmp_path, monkeypatch):
+def test_wlz_run_starts_the_worker_before_dagster_starts_the_run(
+    tmp_path, monkeypatch, edit_settings
+):
     # one step at a time: the worker validates, and its GX import overlaps Dagster's
     # start-up, not only the run's first steps
-    _steps_at_once(tmp_path, monkeypatch, 1)
+    edit_settings(run={"concurrent_steps": 1})
     seen = _what_wlz_run_started(tmp_path, monkeypatch)
     assert seen["worker_pid"] is not None
     assert seen["warehouse_exists"] is False  # no step had opened the warehouse yet
 
 
-def test_steps_side_by_side_validate_without_a_worker(tmp_path, monkeypatch):
+def test_steps_side_by_side_validate_without_a_worker(tmp_path, monkeypatch, edit_settings):
     # the worker could not open the warehouse while other steps hold it
-    _steps_at_once(tmp_path, monkeypatch, 2)
+    edit_settings(run={"concurrent_steps": 2})
     assert not gx_worker.enabled()
     assert _what_wlz_run_started(tmp_path, monkeypatch)["worker_pid"] is None
