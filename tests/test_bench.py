@@ -1,9 +1,13 @@
-"""The parts of ``wlz bench`` on small data. No test here asserts a time."""
+"""The parts of ``wlz bench`` on small data. No test here asserts how long anything takes
+(one checks that CPU time is accounted, with processes that spin for a set CPU time)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+import subprocess
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -215,6 +219,51 @@ def test_ratios_and_target_flags():
     assert r["incremental_share"]["value"] == 0.05 and r["incremental_share"]["met"] is True
     assert r["peak_rss_mb"]["met"] is False
     assert r["sample_seconds"] == {"value": None, "target": 60.0, "met": None}
+
+
+_SPIN = """
+import sys, time
+while time.process_time() < float(sys.argv[1]):
+    pass
+"""
+
+_PARENT = """
+import subprocess, sys, time
+held = bytearray(200 * 1000 * 1000)  # resident: bytearray zero-fills every page
+child = subprocess.run([sys.executable, "-c", sys.argv[1], "0.6"])
+while time.process_time() < 0.4:
+    pass
+sys.exit(3)
+"""
+
+
+def test_a_runs_cpu_is_its_own_and_its_childrens_and_its_peak_memory_its_own():
+    # the process spins for 0.4 s of its own CPU after a child it waited for spun 0.6 s:
+    # at least 1.0 s in all; it held 200 MB itself
+    proc = subprocess.Popen([sys.executable, "-c", _PARENT, _SPIN])
+    usage = bench.wait_measured(proc)
+    assert usage.returncode == 3 and proc.returncode == 3
+    assert usage.cpu_seconds >= 0.4 + 0.6
+    assert usage.peak_rss_mb >= 200
+    # a process that sleeps uses next to no CPU, however long it takes
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.0)"])
+    usage = bench.wait_measured(proc)
+    assert usage.returncode == 0
+    assert usage.cpu_seconds < 0.5
+
+
+def test_all_cores_busy_bound():
+    # 205 s of CPU on 2 cores: at least 205 / 2 = 102.5 s; over a 36.3 s floor,
+    # 102.5 / 36.3 = 2.8237x
+    b = bench.all_cores_busy(205.0, 2, 36.3)
+    assert b["available"] is True
+    assert (b["cpu_seconds"], b["cores"], b["seconds"]) == (205.0, 2, 102.5)
+    assert b["over_reference"] == pytest.approx(2.8237, abs=1e-4)
+    # 30 s of CPU on one core against a 150 s cold run: 30 s, 0.2 of it
+    b = bench.all_cores_busy(30.0, 1, 150.0)
+    assert (b["seconds"], b["over_reference"]) == (30.0, 0.2)
+    assert bench.all_cores_busy(None, 2, 36.3) == {"available": False}
+    assert 1 <= bench.usable_cores() <= (os.cpu_count() or 1)
 
 
 def test_sensor_selection_string_matches_the_sensor():
