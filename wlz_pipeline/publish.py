@@ -673,7 +673,8 @@ def privacy_scan(con: duckdb.DuckDBPyConnection, allowed: dict[str, set[str]]) -
     """Every text cell of ``pub.bi``: whole values equal to a restricted value, text that
     holds a child's forename and surname, and UPN-, WLZ ID- or postcode-shaped text.
     Returns ``bi.table.column: what`` findings (never the values). ``allowed`` columns
-    (staff and school names) skip the name comparisons, not the shape checks.
+    (staff and school names) skip the name comparisons, not the shape checks. Each element
+    of a list of text (``VARCHAR[]``: factor names, source files) is a cell of its own.
 
     The distinct cells of all text columns are gathered once (each column's distinct
     values), then checked with a handful of set-based queries, so the cost grows with the
@@ -682,23 +683,30 @@ def privacy_scan(con: duckdb.DuckDBPyConnection, allowed: dict[str, set[str]]) -
         "CREATE OR REPLACE TEMP TABLE _wlz_cells (tbl VARCHAR, col VARCHAR, v VARCHAR, "
         "allowed BOOLEAN)"
     )
-    text_cols: dict[str, list[str]] = {}
-    for table, column in con.execute(
-        """SELECT table_name, column_name FROM duckdb_columns()
-           WHERE database_name = 'pub' AND schema_name = 'bi' AND data_type = 'VARCHAR'
+    text_cols: dict[str, list[tuple[str, bool]]] = {}
+    for table, column, data_type in con.execute(
+        """SELECT table_name, column_name, data_type FROM duckdb_columns()
+           WHERE database_name = 'pub' AND schema_name = 'bi'
+             AND data_type IN ('VARCHAR', 'VARCHAR[]')
            ORDER BY table_name, column_index"""
     ).fetchall():
-        text_cols.setdefault(table, []).append(column)
+        text_cols.setdefault(table, []).append((column, data_type != "VARCHAR"))
     for table, columns in text_cols.items():
         ok = allowed.get(table, set())
         # each column's distinct values on their own: half the time of one DISTINCT over
         # the UNPIVOT of them all (every (column, value) pair hashed as one wide key)
-        per_column = [
-            f"SELECT DISTINCT {_sql_literal(c)} AS col, {quote_ident(c)} AS v, "
-            f"{'TRUE' if c in ok else 'FALSE'} AS allowed "
-            f"FROM pub.bi.{quote_ident(table)} WHERE {quote_ident(c)} IS NOT NULL"
-            for c in columns
-        ]
+        per_column = []
+        for c, is_list in columns:
+            cells = f"pub.bi.{quote_ident(table)}"
+            value = quote_ident(c)
+            if is_list:  # one cell per element
+                cells = f"(SELECT unnest({value}) AS v FROM {cells})"
+                value = "v"
+            per_column.append(
+                f"SELECT DISTINCT {_sql_literal(c)} AS col, {value} AS v, "
+                f"{'TRUE' if c in ok else 'FALSE'} AS allowed "
+                f"FROM {cells} WHERE {value} IS NOT NULL"
+            )
         union = " UNION ALL ".join(per_column)
         con.execute(f"INSERT INTO _wlz_cells SELECT ?, col, v, allowed FROM ({union})", [table])
     findings: list[str] = []

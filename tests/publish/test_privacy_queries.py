@@ -182,6 +182,34 @@ def test_whole_restricted_values_are_found_and_allowed_columns_skip_names(con):
     ]
 
 
+def test_each_element_of_a_list_of_text_is_scanned_as_a_cell(con):
+    _awkward_warehouse(con)
+    # a source file named with a child's full name; a UPN and a postcode among factor
+    # names (each a restricted value as a whole, and of its shape); NULL lists, empty
+    # lists and NULL elements are skipped
+    con.execute(
+        """CREATE TABLE pub.bi.outcomes AS SELECT * FROM (VALUES
+             (['partners/P1/notes on Chloé Okafor.xlsx'], ['fsm']),
+             (['mis/100001/marks.csv'], ['fsm', 'K205200116001', NULL]),
+             (NULL, []),
+             ([NULL], ['W6 9AA']))
+           AS t(source_files, factors_true)"""
+    )
+    assert sorted(privacy_scan(con, {})) == [
+        "bi.outcomes.factors_true: 1 values containing a UPN",
+        "bi.outcomes.factors_true: 1 values containing a postcode",
+        "bi.outcomes.factors_true: 2 values equal to restricted values (names, UPNs, dates "
+        "of birth, postcodes, notes)",
+        "bi.outcomes.source_files: 1 values containing a child's full name",
+    ]
+    # lists of harmless words give no finding
+    con.execute(
+        "CREATE OR REPLACE TABLE pub.bi.outcomes AS SELECT ['fsm', 'sen'] AS factors_true, "
+        "['mis/100001/marks.csv'] AS source_files"
+    )
+    assert privacy_scan(con, {}) == []
+
+
 @dataclass(frozen=True)
 class _CountingKey(PseudonymKey):
     """A key that records the identities it was asked for."""
