@@ -48,11 +48,11 @@ term_spans as (
 marks_terms as (
     select
         anchor_urn, upn, academic_year, term,
-        sum(possible_sessions) as possible_sessions,
-        sum(attended_sessions) as attended_sessions,
-        sum(authorised_absences) as authorised_absences,
-        sum(unauthorised_absences) as unauthorised_absences,
-        sum(invalid_marks) as invalid_marks,
+        sum(possible_sessions)::BIGINT as possible_sessions,
+        sum(attended_sessions)::BIGINT as attended_sessions,
+        sum(authorised_absences)::BIGINT as authorised_absences,
+        sum(unauthorised_absences)::BIGINT as unauthorised_absences,
+        sum(invalid_marks)::BIGINT as invalid_marks,
         min(first_mark_on) as period_start,
         max(last_mark_on) as period_end
     from marks_half_terms
@@ -98,10 +98,10 @@ kept_summaries as (
 summary_totals as (
     select
         anchor_urn, upn, academic_year, term,
-        sum(possible_sessions) as possible_sessions,
-        sum(attended_sessions) as attended_sessions,
-        sum(authorised_absences) as authorised_absences,
-        sum(unauthorised_absences) as unauthorised_absences,
+        sum(possible_sessions)::BIGINT as possible_sessions,
+        sum(attended_sessions)::BIGINT as attended_sessions,
+        sum(authorised_absences)::BIGINT as authorised_absences,
+        sum(unauthorised_absences)::BIGINT as unauthorised_absences,
         min(period_start) as period_start,
         max(period_end) as period_end,
         count(*) as summaries

@@ -53,11 +53,11 @@ from_terms as (
         count(*) as terms,
         min(period_start) as period_start,
         max(period_end) as period_end,
-        sum(possible_sessions) as possible_sessions,
-        sum(attended_sessions) as attended_sessions,
-        sum(authorised_absences) as authorised_absences,
-        sum(unauthorised_absences) as unauthorised_absences,
-        sum(invalid_marks) as invalid_marks
+        sum(possible_sessions)::BIGINT as possible_sessions,
+        sum(attended_sessions)::BIGINT as attended_sessions,
+        sum(authorised_absences)::BIGINT as authorised_absences,
+        sum(unauthorised_absences)::BIGINT as unauthorised_absences,
+        sum(invalid_marks)::BIGINT as invalid_marks
     from term_rows
     group by anchor_urn, upn, academic_year
 ),

@@ -50,8 +50,8 @@ whole_years as (
         case when w.wave = 'autumn' then 'previous_year' else 'year' end as source,
         min(y.period_start) as period_start,
         max(y.period_end) as period_end,
-        sum(y.possible_sessions) as possible_sessions,
-        sum(y.attended_sessions) as attended_sessions,
+        sum(y.possible_sessions)::BIGINT as possible_sessions,
+        sum(y.attended_sessions)::BIGINT as attended_sessions,
         count(*) as anchors
     from waves as w
     join year_rows as y on y.academic_year = w.attendance_year
@@ -68,8 +68,8 @@ to_date_marks as (
         'year_to_date_marks' as source,
         min(m.first_mark_on) as period_start,
         max(m.last_mark_on) as period_end,
-        sum(m.possible_sessions) as possible_sessions,
-        sum(m.attended_sessions) as attended_sessions,
+        sum(m.possible_sessions)::BIGINT as possible_sessions,
+        sum(m.attended_sessions)::BIGINT as attended_sessions,
         count(*) as anchors
     from waves as w
     join first_half_terms as f on f.academic_year = w.academic_year
@@ -105,8 +105,8 @@ to_date_summaries as (
         'year_to_date_summary' as source,
         min(period_start) as period_start,
         max(period_end) as period_end,
-        sum(possible_sessions) as possible_sessions,
-        sum(attended_sessions) as attended_sessions,
+        sum(possible_sessions)::BIGINT as possible_sessions,
+        sum(attended_sessions)::BIGINT as attended_sessions,
         count(*) as anchors
     from to_date_summary_candidates
     where width_rank = 1

@@ -35,7 +35,7 @@ TABLES = {
     "marts.risk_parameters": "parameter VARCHAR, key VARCHAR, number DOUBLE, text VARCHAR",
     "marts.wave_attendance": "upn VARCHAR, academic_year VARCHAR, wave VARCHAR, "
     "attendance_year VARCHAR, source VARCHAR, period_start DATE, period_end DATE, "
-    "possible_sessions HUGEINT, attended_sessions HUGEINT, attendance_rate DOUBLE",
+    "possible_sessions BIGINT, attended_sessions BIGINT, attendance_rate DOUBLE",
     "marts.attainment_value_risk": "anchor_urn VARCHAR, measure_type VARCHAR, value VARCHAR, "
     "at_risk BOOLEAN, value_used DOUBLE, value_used_text VARCHAR, threshold DOUBLE, "
     "threshold_text VARCHAR, rule VARCHAR",

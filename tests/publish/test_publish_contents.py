@@ -209,6 +209,31 @@ def test_no_small_count_leaves_the_organisation(published, bi):
             assert small == 0, f"bi.{table}.{column} has counts below {threshold}"
 
 
+def test_whole_numbers_stay_whole_numbers_in_the_parquet_files(published, bi):
+    # BI tools read the Parquet files: a count must arrive as an integer there, as in the
+    # DuckDB file (a HUGEINT column, e.g. a sum of sessions, became a DOUBLE in Parquet)
+    integer = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER"}
+    parquet_int = {"int8", "int16", "int32", "int64", "uint8", "uint16", "uint32"}
+    checked = 0
+    for (table,) in bi.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'bi'"
+    ).fetchall():
+        columns = dict(
+            bi.execute(
+                "SELECT column_name, data_type FROM duckdb_columns() "
+                "WHERE schema_name = 'bi' AND table_name = ?",
+                [table],
+            ).fetchall()
+        )
+        assert "HUGEINT" not in columns.values(), f"bi.{table}: {columns}"
+        schema = pq.read_schema(published.report.parquet_dir / f"{table}.parquet")
+        for column, dtype in columns.items():
+            if dtype in integer:
+                assert str(schema.field(column).type) in parquet_int, (table, column)
+                checked += 1
+    assert checked  # the sample publishes counts
+
+
 def test_summary_constructs_suppresses_whole_groups(published, bi):
     if "summary_constructs" not in published.report.tables:
         pytest.skip("marts.summary_constructs is not built yet")
