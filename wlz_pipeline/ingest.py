@@ -239,19 +239,26 @@ def _current(con: duckdb.DuckDBPyConnection, sql: str, params: list | None = Non
 
 
 def known_children(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """Every enrolled child's WLZ ID and name (from the newest current register
-    extract), which templates are checked against; the same for every template of one
-    scan, so it is read once per scan."""
+    """Every enrolled child's WLZ ID and name, which templates are checked against; the
+    same for every template of one scan, so it is read once per scan.
+
+    The name is the forename and surname of one register row: the newest, in
+    staging.pupils' order (the row's extract date, else its file's as-of date, else the
+    day the file arrived; then the file's as-of date, its arrival, its path and the row
+    number), so ties between extracts of the same date resolve the same way every time."""
     return dict(
         _current(
             con,
-            """SELECT upper(trim(r.wlz_id)), coalesce(p.forename || ' ' || p.surname, '')
+            """SELECT upper(trim(r.wlz_id)), coalesce(p.name[1] || ' ' || p.name[2], '')
                FROM raw.ref_enrolments r {current}
                LEFT JOIN (
-                   -- the name on the newest current register extract
                    SELECT upper(replace(trim(x.upn), ' ', '')) AS upn,
-                          arg_max(trim(x.forename), fx.as_of) AS forename,
-                          arg_max(trim(x.surname), fx.as_of) AS surname
+                          arg_max(
+                              [trim(x.forename), trim(x.surname)],
+                              (coalesce(wlz_date(x.extract_date), fx.as_of,
+                                        CAST(fx.arrived_at AS DATE)),
+                               coalesce(fx.as_of, DATE '0001-01-01'),
+                               fx.arrived_at, fx.path, x._row_number)) AS name
                    FROM raw.pupils x
                    JOIN meta.file_registry fx
                      ON fx.file_hash = x._file_hash AND fx.status = 'ingested'

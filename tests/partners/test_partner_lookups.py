@@ -4,6 +4,9 @@ for every programme and term, and for a programme or term that is not there."""
 
 from __future__ import annotations
 
+import pytest
+
+from tests.marts.conftest import Zone, new_warehouse, pupil, upn
 from wlz_pipeline.ingest import PartnerLookups, _current, ingest_all, known_children
 
 
@@ -53,3 +56,48 @@ def test_lookups_once_per_scan_equal_the_per_template_queries(con, landing, arch
     first, _, _ = lookups.context(*keys[0])
     first.add("WLZ999999999")
     assert "WLZ999999999" not in lookups.context(*keys[0])[0]
+
+
+def _register_pupils(zone, anchor: str, rows: list[dict], arrived: str, as_of: str | None):
+    """One current register extract for ``anchor``, arrived on ``arrived``."""
+    zone.mis("pupils", anchor, rows)
+    zone.con.execute(
+        "UPDATE meta.file_registry SET arrived_at = ?, as_of = ? "
+        "WHERE file_hash = (SELECT _file_hash FROM raw.pupils ORDER BY rowid DESC LIMIT 1)",
+        [arrived, as_of],
+    )
+
+
+@pytest.mark.parametrize("later_first", [True, False], ids=["later-first", "later-second"])
+def test_a_child_on_two_extracts_of_one_date_has_the_name_of_the_later_delivery(
+    tmp_path, later_first
+):
+    # Two current extracts with the same date (a child moving school: both registers
+    # dated 1 October) give different surnames. The template check uses the extract that
+    # arrived later, as staging.pupils does, whichever order the rows are stored in; the
+    # forename and the surname come from the same row.
+    zone = Zone(new_warehouse(tmp_path / "wh" / "wlz.duckdb"))
+    earlier = ("140102", [pupil(1, "5", forename="Tamsin", surname="Orley")], "2017-10-02")
+    later = ("140103", [pupil(1, "5", forename="Tam", surname="Orley-Baines")], "2017-10-05")
+    for anchor, rows, arrived in (later, earlier) if later_first else (earlier, later):
+        _register_pupils(zone, anchor, rows, arrived, as_of="2017-10-01")
+    zone.reference("enrolments", [{"wlz_id": "WLZ000000001", "upn": upn(1)}])
+    assert known_children(zone.con) == {"WLZ000000001": "Tam Orley-Baines"}
+    zone.con.close()
+
+
+def test_the_newest_extract_date_wins_even_when_the_file_has_no_as_of_date(tmp_path):
+    # A register whose file carries no as-of date speaks for the extract date on its
+    # rows (then for the day it arrived), as in staging.pupils; before, such a file was
+    # ignored and the child had no name, so every template line failed the name check.
+    zone = Zone(new_warehouse(tmp_path / "wh" / "wlz.duckdb"))
+    old = pupil(1, "5", forename="Tamsin", surname="Orley", extract_date="2017-10-01")
+    new = pupil(1, "5", forename="Tamsin", surname="Orley-Baines", extract_date="2018-01-10")
+    _register_pupils(zone, "140102", [new], "2018-01-11", as_of=None)
+    _register_pupils(zone, "140102", [old], "2017-10-02", as_of=None)
+    zone.reference("enrolments", [{"wlz_id": "WLZ000000001", "upn": upn(1)}])
+    assert known_children(zone.con) == {"WLZ000000001": "Tamsin Orley-Baines"}
+    # a child on no register has an empty name (every line of theirs fails the check)
+    zone.reference("enrolments", [{"wlz_id": "WLZ000000002", "upn": upn(2)}])
+    assert known_children(zone.con)["WLZ000000002"] == ""
+    zone.con.close()
