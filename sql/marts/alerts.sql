@@ -335,7 +335,10 @@ merged as (
         alert_type,
         min(opened_on) as opened_on,
         case when count(*) = count(cleared_on) then max(cleared_on) end as cleared_on,
-        arg_max(clear_reason, cleared_on) as clear_reason,
+        -- the reason of the condition that cleared last; when several clear on that day,
+        -- the enrolment ending (it closes them all), then the last in the items' order
+        arg_max(clear_reason, (cleared_on, clear_reason = 'enrolment_ended', subject))
+            as clear_reason,
         count(*) as conditions,
         list(item order by opened_on, subject) as items
     from episodes

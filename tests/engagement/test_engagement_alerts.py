@@ -180,3 +180,25 @@ def test_an_alert_keeps_its_id_from_run_to_run(tmp_path: Path, config_with_as_of
         2017, 11, 8
     )
     con.close()
+
+
+@pytest.mark.parametrize("returned", ["P03", "P02"])
+def test_conditions_clearing_on_the_same_day_close_with_the_enrolment_ending(tmp_path, returned):
+    # C4's two templates (P02, P03) are overdue from 16 Dec (test above). If C4 leaves on
+    # 20 Dec, the day one of them comes back, that one's condition clears as
+    # template_returned and the other's as enrolment_ended, both on 20 Dec. The alert
+    # closes that day as enrolment_ended, whichever programme's template came back.
+    con = warehouse.connect(tmp_path / "wlz.duckdb")
+    warehouse.bootstrap(con)
+    load_scenario(con)
+    con.execute("UPDATE staging.enrolments SET exit_on = DATE '2017-12-20' WHERE wlz_id = ?", [C4])
+    if returned == "P02":  # the 20 Dec template is P02's instead of P03's
+        con.execute(
+            "UPDATE meta.file_registry SET period = 'P02|P02-football|2017/18|autumn' "
+            "WHERE period = 'P03|P03-art|2017/18|autumn'"
+        )
+    build(con)
+    alerts = _alerts(con, C4, "partner_template_missing")
+    assert _spans(alerts) == [(date(2017, 12, 16), date(2017, 12, 20), "enrolment_ended")]
+    assert alerts[0]["conditions"] == 2
+    con.close()
