@@ -736,11 +736,13 @@ def privacy_scan(con: duckdb.DuckDBPyConnection, allowed: dict[str, set[str]]) -
         # dates recur in every cell) are split into words. A cell's words are its pieces'
         # words, but for the empty word: regexp_split_to_array gives it when the text
         # starts or ends with a separator, so that is asked of the cell itself (a name
-        # word only when a forename starts, or a surname ends, with a separator).
+        # word only when a forename starts, or a surname ends, with a separator). A cell
+        # without a separator is one word, so it is not asked; one with no space but
+        # another separator ("Chloé_Okafor.xlsx") is a single piece that splits into words.
         report(
             """WITH cells AS (
                    SELECT rowid AS id, tbl, col, v FROM _wlz_cells
-                   WHERE NOT allowed AND contains(v, ' ')),
+                   WHERE NOT allowed AND regexp_matches(v, $4)),
                name_words AS (
                    SELECT forename AS w FROM _wlz_names UNION SELECT surname FROM _wlz_names),
                pieces AS MATERIALIZED (
@@ -765,7 +767,7 @@ def privacy_scan(con: duckdb.DuckDBPyConnection, allowed: dict[str, set[str]]) -
                SELECT c.tbl, c.col, count(*) FROM hits JOIN cells AS c USING (id)
                GROUP BY ALL ORDER BY ALL""",
             "containing a child's full name",
-            [_WORD_SPLIT, f"^{_WORD_SEPARATOR}", f"{_WORD_SEPARATOR}$"],
+            [_WORD_SPLIT, f"^{_WORD_SEPARATOR}", f"{_WORD_SEPARATOR}$", _WORD_SEPARATOR],
         )
     # One pass finds the cells of any of the shapes (a cell matches one of the patterns
     # exactly when it matches their alternation); each is then counted on those alone

@@ -20,6 +20,7 @@ from wlz_pipeline.pseudonym import PseudonymKey
 from wlz_pipeline.publish import (
     _TOKEN_PATTERNS,
     _TRIMMED_CELL,
+    _WORD_SEPARATOR,
     _WORD_SPLIT,
     _Keys,
     privacy_scan,
@@ -165,6 +166,25 @@ def test_the_full_name_search_finds_a_childs_names_anywhere_in_a_long_text(con):
     assert findings == [
         "bi.alerts.evidence: 3 values containing a child's full name",
         "bi.dim_partner.name: 1 values containing a child's full name",
+    ]
+
+
+def test_a_full_name_joined_by_other_separators_than_a_space_is_found(con):
+    # file names and paths join words with _ . / rather than spaces; a hyphen joins
+    # the parts of one word (a double-barrelled surname), as in the test above
+    _awkward_warehouse(con)
+    con.execute(
+        """CREATE TABLE pub.bi.outcomes AS SELECT * FROM (VALUES
+             ('Chloé_Okafor'),                        -- a hit
+             ('partners/P1/Okafor.Chloé.xlsx'),       -- a hit (either order)
+             ('Lee/2018'),                            -- Lee is a forename and a surname
+             ('Chloé-Okafor'),                        -- one word: no hit
+             ('Chloé_Ana'),                           -- two forenames: no hit
+             ('ChloéOkafor')                          -- one word: no hit
+           ) AS t(note)"""
+    )
+    assert privacy_scan(con, {}) == [
+        "bi.outcomes.note: 3 values containing a child's full name",
     ]
 
 
@@ -322,11 +342,12 @@ _NAMES = [("Chloé", "Okafor"), ("Ana", "Cruz"), ("Lee", "Lee"), ("O'Neil", "Smi
 def _full_names_by_definition(con: duckdb.DuckDBPyConnection, cells: list[str]) -> int:
     """How many cells hold a child's forename and surname as words, by the definition: a
     cell's words are ``regexp_split_to_array(v, _WORD_SPLIT)``, the children's name words
-    those of restricted_names_sql; only cells with a space are looked at."""
+    those of restricted_names_sql; only cells with a separator are looked at (a cell of
+    one word holds no full name)."""
     names = con.execute(restricted_names_sql(con) or "SELECT NULL, NULL WHERE false").fetchall()
     hits = 0
     for v in set(cells):
-        if " " not in v:
+        if not con.execute("SELECT regexp_matches(?, ?)", [v, _WORD_SEPARATOR]).fetchone()[0]:
             continue
         words = set(
             con.execute("SELECT regexp_split_to_array(?, ?)", [v, _WORD_SPLIT]).fetchall()[0][0]
