@@ -221,6 +221,35 @@ def test_ratios_and_target_flags():
     assert r["sample_seconds"] == {"value": None, "target": 60.0, "met": None}
 
 
+def test_floor_drift_brackets_the_cold_run_and_the_summary_says_so():
+    # floor 40 s before the cold run and 44 s after it (the machine 10 % slower); cold
+    # run 150 s: 44 / 40 = 1.1; 150 / 40 = 3.75x the first floor, 150 / 44 = 3.4091x the second
+    d = bench.floor_drift(40.0, 44.0, 150.0)
+    assert d == {
+        "before_seconds": 40.0,
+        "after_seconds": 44.0,
+        "after_over_before": 1.1,
+        "cold_over_floor_before": 3.75,
+        "cold_over_floor_after": pytest.approx(3.4091, abs=1e-4),
+    }
+    report = {
+        "floor": {
+            "seconds": 40.0,
+            "files": 3,
+            "rows": 10,
+            "duckdb_seconds": 39.0,
+            "workbook_seconds": 1.0,
+            "drift": d,
+        },
+        "cold": {"wall_seconds": 150.0, "peak_rss_mb": 3000.0, "seconds_by_class": {}},
+        "ratios": bench.ratios(40.0, 150.0, 30.0, None, 3000.0),
+    }
+    text = bench.human_summary(report)
+    assert "floor again after the cold run: 44.0s (1.10x the first)" in text
+    assert "3.75x / 3.41x the floors" in text
+    assert "cold_over_floor: 3.750 (target < 3) NOT met" in text  # quoted on the first
+
+
 _SPIN = """
 import sys, time
 while time.process_time() < float(sys.argv[1]):

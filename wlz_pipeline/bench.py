@@ -894,6 +894,19 @@ def run_summary(m: RunMeasure, check_steps: set[str]) -> dict:
     }
 
 
+def floor_drift(before_seconds: float, after_seconds: float, cold_seconds: float) -> dict:
+    """The floor measured again after the cold run, on the same files: how far the
+    machine's speed moved while the cold run ran, and the cold run over each floor. The
+    target is quoted on the first floor (``ratios``); the two bracket the run."""
+    return {
+        "before_seconds": round(before_seconds, 3),
+        "after_seconds": round(after_seconds, 3),
+        "after_over_before": round(after_seconds / before_seconds, 4),
+        "cold_over_floor_before": round(cold_seconds / before_seconds, 4),
+        "cold_over_floor_after": round(cold_seconds / after_seconds, 4),
+    }
+
+
 def human_summary(report: dict) -> str:
     f, c = report["floor"], report["cold"]
     lines = [
@@ -902,6 +915,13 @@ def human_summary(report: dict) -> str:
         f"cold:  {c['wall_seconds']:.1f}s, peak RSS {c['peak_rss_mb']:.0f} MB, "
         + ", ".join(f"{k} {v:.1f}s" for k, v in c["seconds_by_class"].items()),
     ]
+    d = f.get("drift")
+    if d:
+        lines.append(
+            f"floor again after the cold run: {d['after_seconds']:.1f}s "
+            f"({d['after_over_before']:.2f}x the first): the cold run is "
+            f"{d['cold_over_floor_before']:.2f}x / {d['cold_over_floor_after']:.2f}x the floors"
+        )
     inc = report.get("incremental")
     if inc:
         lines.append(f"incremental: {inc['wall_seconds']:.1f}s, {inc['steps_run']} steps")
@@ -987,6 +1007,12 @@ def run_bench(
     cold = measured_run(landing, wh, home, work_dir / "cold.log")
     echo(f"cold: {cold.wall_seconds:.1f}s, rc {cold.returncode}")
     rows = table_rows(wh) if wh.exists() else {}
+    # the floor again, on the same files (warmed again, untimed): the two bracket the
+    # cold run, so the report shows how much the machine's speed moved meanwhile
+    prepare_files(landing, [f for f, _, _ in files])
+    floor_after = measure_floor(landing, encodings=encodings)
+    drift = floor_drift(floor["seconds"], floor_after["seconds"], cold.wall_seconds)
+    echo(f"floor again: {floor_after['seconds']:.1f}s")
 
     # the incremental night: a new week of marks for one anchor + returned templates
     week = derive_new_week(landing)
@@ -1040,7 +1066,7 @@ def run_bench(
             "partner_workbooks": floor["by_format"].get("workbook", {}).get("files", 0),
         },
         "floor": {k: v for k, v in floor.items() if k not in ("per_file", "by_source")}
-        | {"page_cache_warm_up_seconds": warm, "per_file": floor["per_file"]},
+        | {"page_cache_warm_up_seconds": warm, "drift": drift, "per_file": floor["per_file"]},
         "cold": {
             **cold_s,
             "peak_rss_method": "os.wait4 ru_maxrss of the wlz run subprocess",
@@ -1089,6 +1115,7 @@ def run_bench(
             "all_cores_busy: the run's CPU time over the usable cores, the shortest it "
             "could take doing the same work however its steps were scheduled",
             "floor: each file scanned once on its own; page cache warmed first (untimed)",
+            "floor.drift: the floor measured again after the cold run; the ratios use the first",
             "returned templates: the ones the zone generator held back "
             "(MANIFEST.json held_back), new content, so ingestion takes them in",
         ],
