@@ -113,7 +113,17 @@ def test_equal_facts_share_one_object():
 
 
 def _plain_rule_version(cfg) -> str:
-    text = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, default=str)
+    """The digest's definition: sha256 of the configuration as JSON, its amounts in
+    integer pence (as they were dumped before the dump wrote pounds, so a configuration's
+    rule_version has not changed), keys sorted."""
+    dumped = cfg.model_dump(mode="json")
+    dumped["contract"]["cap"] = cfg.contract.cap
+    for card, card_model in zip(dumped["rate_cards"], cfg.rate_cards, strict=True):
+        for phase, prices in card["prices"].items():
+            p = card_model.prices[phase]
+            prices.update(sign_up=p.sign_up, engagement_y1=p.engagement_y1)
+            prices.update(engagement_y2=p.engagement_y2, outcomes=dict(p.outcomes))
+    text = json.dumps(dumped, sort_keys=True, default=str)
     return f"{cfg.version}+{hashlib.sha256(text.encode('utf-8')).hexdigest()[:12]}"
 
 

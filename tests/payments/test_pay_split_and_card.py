@@ -14,7 +14,13 @@ from hypothesis import strategies as st
 from tests.payments.conftest import PRIMARY, RAW_CONFIG, child, make_config
 from wlz_pipeline.config import REPO_ROOT
 from wlz_pipeline.payments.ledger import assemble, entitlements
-from wlz_pipeline.payments.rate_card import from_dict, load, parse_pence, share_text
+from wlz_pipeline.payments.rate_card import (
+    from_dict,
+    load,
+    parse_pence,
+    pence_text,
+    share_text,
+)
 from wlz_pipeline.payments.split import split_pence
 
 ORDER = ["council", "schools", "philanthropy", "outcomes_fund"]
@@ -159,6 +165,33 @@ def test_money_and_shares_are_exact():
     assert parse_pence("£3,800,000.00") == 380_000_000
     assert share_text(Fraction(1, 4)) == "0.25"
     assert share_text(Fraction(1, 3)) == "1/3"
+
+
+@given(st.integers(min_value=0, max_value=10**15))
+def test_an_amount_written_as_pounds_reads_back_as_the_same_pence(pence):
+    assert parse_pence(pence_text(pence)) == pence
+
+
+def test_amounts_are_written_as_pounds():
+    # 100001p = £1,000.01; 5p = £0.05; 0p = £0.00; 380,000,000p = £3,800,000.00
+    assert (pence_text(100001), pence_text(5), pence_text(0)) == ("1000.01", "0.05", "0.00")
+    assert pence_text(380_000_000) == "3800000.00"
+
+
+def test_a_dumped_configuration_validates_back_to_itself():
+    # a tool that writes the configuration out (e.g. to YAML) and reads it back gets the
+    # same rate card: the dump writes pounds, as config/rate_card.yaml does. It wrote
+    # integer pence, which were read back as pounds: a £3,800,000 cap became £380,000,000.
+    import yaml
+
+    cfg = load()
+    dumped = cfg.model_dump(mode="json")
+    assert dumped["contract"]["cap"] == pence_text(cfg.contract.cap)
+    assert from_dict(dumped) == cfg
+    assert from_dict(cfg.model_dump()) == cfg
+    again = from_dict(yaml.safe_load(yaml.safe_dump(dumped)))
+    assert again == cfg and again.contract.cap == cfg.contract.cap
+    assert again.rule_version == cfg.rule_version
 
 
 def test_a_new_rate_card_applies_only_to_cohorts_starting_on_or_after_it(calendar):

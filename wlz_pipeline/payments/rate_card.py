@@ -25,6 +25,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    SerializationInfo,
     model_validator,
 )
 
@@ -104,7 +105,26 @@ def share_text(share: Fraction) -> str:
     return text
 
 
-Pence = Annotated[int, BeforeValidator(parse_pence)]
+def pence_text(pence: int) -> str:
+    """``100001`` pence -> ``"1000.01"`` (pounds, exactly): what ``parse_pence`` reads."""
+    return f"{Decimal(int(pence)).scaleb(-2):f}"
+
+
+#: the serialisation context under which amounts dump as integer pence, as they did
+#: before they dumped as pounds: ``digest`` uses it, so a configuration's rule_version
+#: (on every ledger line and claim) is what it always was
+PENCE_AS_INTEGERS = {"pence_as_integers": True}
+
+
+def _dump_pence(pence: int, info: SerializationInfo) -> int | str:
+    """An amount as its configuration writes it (pounds), so that a dump validates back to
+    the same configuration; as integer pence under ``PENCE_AS_INTEGERS``."""
+    if (info.context or {}).get("pence_as_integers"):
+        return pence
+    return pence_text(pence)
+
+
+Pence = Annotated[int, BeforeValidator(parse_pence), PlainSerializer(_dump_pence)]
 Share = Annotated[Fraction, BeforeValidator(parse_share), PlainSerializer(str, return_type=str)]
 Number = Annotated[Decimal, BeforeValidator(parse_decimal), PlainSerializer(str, return_type=str)]
 
@@ -294,8 +314,11 @@ class PaymentConfig(_Model):
     def digest(self) -> str:
         """A hash of the whole configuration (any edit changes it). Computed once per
         object: the model is frozen, and ``model_copy`` (which can change fields without
-        validation) drops it from the copy."""
-        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, default=str)
+        validation) drops it from the copy. Amounts count as integer pence here
+        (``PENCE_AS_INTEGERS``), as before they dumped as pounds."""
+        text = json.dumps(
+            self.model_dump(mode="json", context=PENCE_AS_INTEGERS), sort_keys=True, default=str
+        )
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
     @cached_property
