@@ -78,7 +78,7 @@ class Zone:
         anchor: str | None,
         source: str,
         kind: str,
-    ) -> None:
+    ) -> str:
         file_hash = self._register(source, anchor, kind)
         for i, row in enumerate(rows, start=2):
             unknown = set(row) - set(fields)
@@ -91,9 +91,11 @@ class Zone:
                 f"_ingested_at, {cols}) VALUES (?, ?, NULL, ?, ?, {marks})",
                 [file_hash, i, anchor, datetime(2018, 8, 1), *values],
             )
+        return file_hash
 
-    def mis(self, kind: str, anchor: str, rows: list[dict]) -> None:
-        self._insert(f"raw.{kind}", MIS_KINDS[kind], rows, anchor, "mis", kind)
+    def mis(self, kind: str, anchor: str, rows: list[dict]) -> str:
+        """The rows as one current MIS file of ``anchor``; its file hash."""
+        return self._insert(f"raw.{kind}", MIS_KINDS[kind], rows, anchor, "mis", kind)
 
     def reference(self, name: str, rows: list[dict]) -> None:
         self._insert(f"raw.ref_{name}", REFERENCE_FILES[name], rows, None, "reference", name)

@@ -60,11 +60,10 @@ def test_lookups_once_per_scan_equal_the_per_template_queries(con, landing, arch
 
 def _register_pupils(zone, anchor: str, rows: list[dict], arrived: str, as_of: str | None):
     """One current register extract for ``anchor``, arrived on ``arrived``."""
-    zone.mis("pupils", anchor, rows)
+    file_hash = zone.mis("pupils", anchor, rows)
     zone.con.execute(
-        "UPDATE meta.file_registry SET arrived_at = ?, as_of = ? "
-        "WHERE file_hash = (SELECT _file_hash FROM raw.pupils ORDER BY rowid DESC LIMIT 1)",
-        [arrived, as_of],
+        "UPDATE meta.file_registry SET arrived_at = ?, as_of = ? WHERE file_hash = ?",
+        [arrived, as_of, file_hash],
     )
 
 

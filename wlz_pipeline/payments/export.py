@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from wlz_pipeline.payments.ledger import pounds
+from wlz_pipeline.payments.rate_card import gbp
 
 PAYMENT_LABELS = {
     "sign_up": "Payment 1: sign-up",
@@ -136,6 +137,7 @@ def rows_for(lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             {
                 **{k: line.get(k) for k, _ in COLUMNS if k in line},
                 "payment": PAYMENT_LABELS.get(line["payment_type"], line["payment_type"]),
+                # a number cell, never text: a negative amount is not a formula
                 "amount_gbp": gbp(int(line["amount_pence"])),
                 "share": _share_cell(line),
                 "evidence_summary": summarise(ev),
@@ -143,12 +145,6 @@ def rows_for(lines: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def gbp(pence: int) -> Decimal:
-    """Pence as pounds, exactly (a number cell, never text: a negative amount is not a
-    formula)."""
-    return Decimal(pence).scaleb(-2)
 
 
 def _share_cell(line: Mapping[str, Any]) -> Decimal | str | None:

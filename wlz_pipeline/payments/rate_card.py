@@ -105,9 +105,15 @@ def share_text(share: Fraction) -> str:
     return text
 
 
+def gbp(pence: int) -> Decimal:
+    """Pence as pounds, exactly: ``100001`` -> ``Decimal("1000.01")``."""
+    return Decimal(pence).scaleb(-2)
+
+
 def pence_text(pence: int) -> str:
-    """``100001`` pence -> ``"1000.01"`` (pounds, exactly): what ``parse_pence`` reads."""
-    return f"{Decimal(int(pence)).scaleb(-2):f}"
+    """``100001`` pence -> ``"1000.01"``: pounds as the configuration writes them, what
+    ``parse_pence`` reads."""
+    return f"{gbp(pence):f}"
 
 
 #: the serialisation context under which amounts dump as integer pence, as they did
@@ -119,7 +125,7 @@ PENCE_AS_INTEGERS = {"pence_as_integers": True}
 def _dump_pence(pence: int, info: SerializationInfo) -> int | str:
     """An amount as its configuration writes it (pounds), so that a dump validates back to
     the same configuration; as integer pence under ``PENCE_AS_INTEGERS``."""
-    if (info.context or {}).get("pence_as_integers"):
+    if info.context == PENCE_AS_INTEGERS:
         return pence
     return pence_text(pence)
 
