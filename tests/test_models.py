@@ -114,3 +114,136 @@ def test_rules_find_the_same_rows_per_distinct_value_as_row_by_row(mem, data, co
     ).fetchall()
     assert sorted(fast) == sorted(plain)
     assert len(fast) == len(set(fast))  # each failing row once, not once per match
+
+
+# -- a whole build of a table with row rules (models._build_in_place) ----------------------
+RULES = """
+rules:
+  - name: x_is_a_number
+    column: x
+    condition: x is not null
+    message: x is not a number
+  - name: x_is_small
+    column: x
+    condition: x is null or x < 100
+    severity: warn
+    message: x is large
+"""
+
+#: Two files, rows out of order; "7" and "oops" are file b's rows 2 and 3.
+RAW_ROWS = [
+    ("b", 3, "oops"),
+    ("a", 2, "250"),
+    ("b", 1, " 4"),
+    ("a", 1, "1"),
+    ("b", 2, "7"),
+]
+
+
+@pytest.fixture
+def rules_model(con, tmp_path, monkeypatch):
+    """``staging.rules_t``: x typed from raw text, with its rules in a rules folder of its
+    own; the raw rows in ``raw.rules_t_in``."""
+    from wlz_pipeline import models
+
+    rules_dir = tmp_path / "rules"
+    rules_dir.mkdir()
+    (rules_dir / "rules_t.yaml").write_text(RULES)
+    monkeypatch.setattr(models, "RULES_DIR", rules_dir)
+    sql = tmp_path / "rules_t.sql"
+    sql.write_text(
+        "SELECT _file_hash, _row_number, try_cast(trim(x) AS INTEGER) AS x, x AS x__raw "
+        "FROM raw.rules_t_in"
+    )
+    con.execute(
+        "CREATE OR REPLACE TABLE raw.rules_t_in "
+        "(_file_hash VARCHAR, _row_number INTEGER, x VARCHAR)"
+    )
+    con.executemany("INSERT INTO raw.rules_t_in VALUES (?, ?, ?)", RAW_ROWS)
+    return models.Model("staging", "rules_t", sql)
+
+
+def _quarantine(con) -> list[tuple]:
+    return con.execute(
+        "SELECT file_hash, row_number, column_name, value, rule, severity FROM meta.quarantine "
+        "WHERE table_name = 'staging.rules_t' ORDER BY ALL"
+    ).fetchall()
+
+
+def test_a_table_with_row_rules_keeps_its_good_rows_in_file_order_without_raw_text(
+    con, rules_model
+):
+    from wlz_pipeline import versions
+    from wlz_pipeline.models import build_model
+
+    counts, how = build_model(con, rules_model)
+    assert how == "full"
+    # file a's rows 1 and 2, file b's rows 1 and 2; b's row 3 ("oops") is quarantined, and
+    # 250 is kept with a warning
+    assert con.execute("SELECT * FROM staging.rules_t").fetchall() == [
+        ("a", 1, 1),
+        ("a", 2, 250),
+        ("b", 1, 4),
+        ("b", 2, 7),
+    ]
+    assert _quarantine(con) == [
+        ("a", 2, "x", "250", "x_is_small", "warn"),
+        ("b", 3, "x", "oops", "x_is_a_number", "error"),
+    ]
+    assert (counts["rows"], counts["quarantined"], counts["warnings"]) == (4, 1, 1)
+    # the version is recorded for the table as it ends, the quarantined row deleted
+    assert versions.content_of(con, "staging.rules_t") == versions.content_version(
+        con, "staging.rules_t"
+    )
+    assert build_model(con, rules_model)[1] == "unchanged"
+
+
+def test_a_rules_build_that_fails_before_its_rows_are_final_leaves_the_last_good_table(
+    con, rules_model, tmp_path
+):
+    from wlz_pipeline import models, versions
+
+    models.build_model(con, rules_model)
+    table = con.execute("SELECT * FROM staging.rules_t ORDER BY ALL").fetchall()
+    version = versions.content_of(con, "staging.rules_t")
+    quarantine = _quarantine(con)
+    # new raw rows arrive, and a rule cannot be evaluated (no such function)
+    con.execute("INSERT INTO raw.rules_t_in VALUES ('c', 1, 'x')")
+    (models.RULES_DIR / "rules_t.yaml").write_text(
+        RULES + "  - name: broken\n    condition: wlz_no_such_macro(x)\n    message: m\n"
+    )
+    with pytest.raises(duckdb.Error):
+        models.build_model(con, rules_model, force=True)
+    assert con.execute("SELECT * FROM staging.rules_t ORDER BY ALL").fetchall() == table
+    assert versions.content_of(con, "staging.rules_t") == version
+    assert _quarantine(con) == quarantine
+
+
+def test_a_rules_build_that_fails_after_its_first_transaction_is_built_again_next_run(
+    con, rules_model, monkeypatch
+):
+    from wlz_pipeline import models, versions
+
+    models.build_model(con, rules_model)
+    con.execute("INSERT INTO raw.rules_t_in VALUES ('c', 1, 'bad')")
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("the disk is full")
+
+    with monkeypatch.context() as m:
+        m.setattr(versions, "record", fail)
+        with pytest.raises(RuntimeError):
+            models.build_model(con, rules_model, force=True)
+    # between the two transactions: no version, so nothing takes the table as current,
+    # and the next build (not forced) builds it whole
+    assert versions.content_of(con, "staging.rules_t") is None
+    assert versions.inputs(con, ["staging.rules_t"]) is None
+    counts, how = models.build_model(con, rules_model)
+    assert how == "full"
+    assert con.execute("SELECT _file_hash, _row_number FROM staging.rules_t").fetchall() == [
+        ("a", 1),
+        ("a", 2),
+        ("b", 1),
+        ("b", 2),
+    ]
+    assert counts["quarantined"] == 2  # b's row 3 and c's row 1

@@ -246,6 +246,76 @@ def _failing_rows(
     return f"{cand} AS t SEMI JOIN {RULE_VALUES} AS b ON {on}"
 
 
+def _quarantine(
+    con: duckdb.DuckDBPyConnection, model: Model, rules: TableRules, rows: str, cols: list[str]
+) -> None:
+    """Test every row rule on the table ``rows`` (columns ``cols``), each failing row
+    recorded in ``meta.quarantine`` with the value as received (``<col>__raw``)."""
+    for rule in rules.rules:
+        column = rule.column
+        if rule.value is not None:
+            value = rule.value
+        elif column and f"{column}__raw" in cols:
+            value = quote_ident(f"{column}__raw")
+        elif column and column in cols:
+            value = quote_ident(column)
+        else:
+            value = "NULL"
+        col_expr = quote_ident(rules.row_key) if rules.row_key else "?"
+        params = [] if rules.row_key else [column]
+        con.execute(
+            f"""INSERT INTO meta.quarantine
+                SELECT ?, _file_hash, _row_number, {col_expr}, CAST({value} AS VARCHAR),
+                       ?, ?, ?
+                FROM {_failing_rows(con, rows, rule.condition, cols)}""",
+            [model.table, *params, rule.name, rule.severity, rule.message],
+        )
+    con.execute(f"DROP TABLE IF EXISTS {RULE_VALUES}")
+
+
+def _quarantined(rules: TableRules) -> str:
+    """The condition that the row ``c`` was quarantined by an error rule (one parameter:
+    the table's name)."""
+    key_match = f" AND q.column_name = c.{quote_ident(rules.row_key)}" if rules.row_key else ""
+    return f"""EXISTS (
+                SELECT 1 FROM meta.quarantine q
+                WHERE q.table_name = ? AND q.severity = 'error'
+                  AND q.file_hash = c._file_hash AND q.row_number = c._row_number
+                  {key_match})"""
+
+
+def _order(cols: list[str], keep: list[str], part_column: str | None) -> str:
+    """How a built table's rows are stored: sorted (file and row, else every kept
+    column), so a table built twice from the same inputs is the same file for file;
+    except a partitioned (incremental, or partitioned by a column) model's, which
+    rebuilding a partition appends at the end anyway: its readers never rely on order,
+    and sorting cost ~5 s on the zone's 22.8 million marks and ~4 s on its 5.7 million
+    risk factors."""
+    if part_column is not None:
+        return ""
+    if "_row_number" in cols:
+        return "ORDER BY _file_hash, _row_number"
+    return "ORDER BY " + ", ".join(quote_ident(c) for c in keep)
+
+
+def _finish(
+    con: duckdb.DuckDBPyConnection,
+    model: Model,
+    version: str | None,
+    built_from: versions.Inputs | None,
+    before: str | None,
+) -> dict[str, int]:
+    """Record the version of the table just built; its counts, and whether its content
+    changed from ``before`` (the content recorded before the build)."""
+    content = versions.record(
+        con, model.table, version, built_from, part_column=read_partitioned().get(model.table)
+    )
+    counts = table_counts(con, model.table)
+    # False: rebuilt and the same as before, so its readers need not be (versions.py)
+    counts["content_changed"] = content is None or content != before
+    return counts
+
+
 def run_model(
     con: duckdb.DuckDBPyConnection,
     model: Model,
@@ -253,13 +323,15 @@ def run_model(
     built_from: versions.Inputs | None = None,
     partitions: list[str] | None = None,
 ) -> dict[str, int]:
-    """Build one table in one transaction, recording ``version`` (and ``built_from``) as
-    what it was built from (wlz_pipeline/versions.py; None: no version); returns row and
-    quarantine counts, and whether the table's content changed (``content_changed``). With
-    ``partitions`` (an incremental model's), only their rows and
-    quarantine entries are rebuilt; every other row stays as it is."""
+    """Build one table, recording ``version`` (and ``built_from``) as what it was built
+    from (wlz_pipeline/versions.py; None: no version); returns row and quarantine
+    counts, and whether the table's content changed (``content_changed``). With
+    ``partitions`` (an incremental model's), only their rows and quarantine entries are
+    rebuilt; every other row stays as it is.
+
+    A build is one transaction, except a whole build of a table with row rules
+    (``_build_in_place``), which is two, and leaves no version recorded between them."""
     rules = model.rules()
-    cand = f"_cand_{model.name}"
     inc = model.incremental
     local = model.partitioned_by
     if partitions is not None and inc is None and local is None:
@@ -267,106 +339,96 @@ def run_model(
     if local is not None and rules.rules:
         raise ValueError(f"{model.table}: a partitioned model cannot have row rules")
     part_column = inc.column if inc is not None else local
-    # Without row rules nothing reads the candidate rows twice, so the table is written
-    # straight from its SQL: a temporary copy first cost as much again (the zone's 5.7
-    # million risk factors: one more write of every row).
-    direct = partitions is None and not rules.rules
-    source = cand
-    with transaction(con):
-        if direct:
-            source = f"({model.sql()})"
-            con.execute("DELETE FROM meta.quarantine WHERE table_name = ?", [model.table])
-        elif partitions is None:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {cand} AS {model.sql()}")
-            con.execute("DELETE FROM meta.quarantine WHERE table_name = ?", [model.table])
-        else:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {PARTS} (part VARCHAR)")
-            for part in partitions:
-                con.execute(f"INSERT INTO {PARTS} VALUES (?)", [part])
-            filtered = [] if local is None else tables_with_column(con, model.inputs(), local)
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE {cand} AS "
-                f"{model.sql(partitioned=True, filtered=filtered)}"
-            )
-            if inc is not None:
-                con.execute(
-                    f"""DELETE FROM meta.quarantine WHERE table_name = ? AND file_hash IN (
-                            SELECT DISTINCT _file_hash FROM {inc.raw_table}
-                            WHERE {quote_ident(inc.raw_column)} IN (SELECT part FROM {PARTS}))""",
-                    [model.table],
-                )
-        if direct:  # bound, not run
-            cols = list(con.sql(model.sql()).columns)
-        else:
-            cols = [r[0] for r in con.execute(f"DESCRIBE {cand}").fetchall()]
-        for rule in rules.rules:
-            column = rule.column
-            if rule.value is not None:
-                value = rule.value
-            elif column and f"{column}__raw" in cols:
-                value = quote_ident(f"{column}__raw")
-            elif column and column in cols:
-                value = quote_ident(column)
-            else:
-                value = "NULL"
-            col_expr = quote_ident(rules.row_key) if rules.row_key else "?"
-            params = [] if rules.row_key else [column]
-            con.execute(
-                f"""INSERT INTO meta.quarantine
-                    SELECT ?, _file_hash, _row_number, {col_expr}, CAST({value} AS VARCHAR),
-                           ?, ?, ?
-                    FROM {_failing_rows(con, cand, rule.condition, cols)}""",
-                [model.table, *params, rule.name, rule.severity, rule.message],
-            )
+    before = versions.content_of(con, model.table)
+    if partitions is None:
+        cols = list(con.sql(model.sql()).columns)  # bound, not run
         keep = [c for c in cols if not _RAW_SUFFIX.search(c)]
-        key_match = f" AND q.column_name = c.{quote_ident(rules.row_key)}" if rules.row_key else ""
-        select = ", ".join(f"c.{quote_ident(c)}" for c in keep)
-        # Rows are stored sorted (file and row, else every column), so a table built
-        # twice from the same inputs is the same file for file; except a partitioned
-        # (incremental, or partitioned by a column) model's, which rebuilding a partition
-        # appends at the end anyway: its readers never rely on order, and sorting cost
-        # ~5 s on the zone's 22.8 million marks and ~4 s on its 5.7 million risk factors.
-        if part_column is not None:
-            order = ""
-        elif "_row_number" in cols:
-            order = "ORDER BY c._file_hash, c._row_number"
-        else:
-            order = "ORDER BY ALL"
+        order = _order(cols, keep, part_column)
+        if rules.rules:
+            return _build_in_place(con, model, rules, version, built_from, before, cols, order)
+        # Without row rules the table is written straight from its SQL
+        with transaction(con):
+            con.execute("DELETE FROM meta.quarantine WHERE table_name = ?", [model.table])
+            select = ", ".join(quote_ident(c) for c in keep)
+            con.execute(
+                f"CREATE OR REPLACE TABLE {model.table} AS "
+                f"SELECT {select} FROM ({model.sql()}) {order}"
+            )
+            return _finish(con, model, version, built_from, before)
+    # a partition's rows: built aside, tested, then swapped for the partition's old rows
+    cand = f"_cand_{model.name}"
+    with transaction(con):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {PARTS} (part VARCHAR)")
+        for part in partitions:
+            con.execute(f"INSERT INTO {PARTS} VALUES (?)", [part])
+        filtered = [] if local is None else tables_with_column(con, model.inputs(), local)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {cand} AS "
+            f"{model.sql(partitioned=True, filtered=filtered)}"
+        )
+        if inc is not None:
+            con.execute(
+                f"""DELETE FROM meta.quarantine WHERE table_name = ? AND file_hash IN (
+                        SELECT DISTINCT _file_hash FROM {inc.raw_table}
+                        WHERE {quote_ident(inc.raw_column)} IN (SELECT part FROM {PARTS}))""",
+                [model.table],
+            )
+        cols = [r[0] for r in con.execute(f"DESCRIBE {cand}").fetchall()]
+        keep = [c for c in cols if not _RAW_SUFFIX.search(c)]
+        _quarantine(con, model, rules, cand, cols)
         kept, params = "", []
         if rules.rules:
-            params = [model.table]
-            kept = f"""WHERE NOT EXISTS (
-                        SELECT 1 FROM meta.quarantine q
-                        WHERE q.table_name = ? AND q.severity = 'error'
-                          AND q.file_hash = c._file_hash AND q.row_number = c._row_number
-                          {key_match})"""
-        if partitions is None:
-            con.execute(
-                f"CREATE OR REPLACE TABLE {model.table} AS SELECT {select} FROM {source} c "
-                f"{kept} {order}",
-                params,
-            )
-        else:
-            con.execute(
-                f"DELETE FROM {model.table} "
-                f"WHERE {quote_ident(part_column)} IN (SELECT part FROM {PARTS})"
-            )
-            con.execute(
-                f"INSERT INTO {model.table} BY NAME SELECT {select} FROM {cand} c {kept} {order}",
-                params,
-            )
-            con.execute(f"DROP TABLE {PARTS}")
-        con.execute(f"DROP TABLE IF EXISTS {cand}")
-        con.execute(f"DROP TABLE IF EXISTS {RULE_VALUES}")
-        before = versions.content_of(con, model.table)
-        content = versions.record(
-            con, model.table, version, built_from, part_column=read_partitioned().get(model.table)
+            kept, params = f"WHERE NOT {_quarantined(rules)}", [model.table]
+        select = ", ".join(f"c.{quote_ident(c)}" for c in keep)
+        con.execute(
+            f"DELETE FROM {model.table} "
+            f"WHERE {quote_ident(part_column)} IN (SELECT part FROM {PARTS})"
         )
-        changed = content is None or content != before
-        counts = table_counts(con, model.table)
-    # False: rebuilt and the same as before, so its readers need not be (versions.py)
-    counts["content_changed"] = changed
-    return counts
+        con.execute(
+            f"INSERT INTO {model.table} BY NAME SELECT {select} FROM {cand} c {kept} "
+            f"{_order(cols, keep, part_column)}",
+            params,
+        )
+        con.execute(f"DROP TABLE {PARTS}")
+        con.execute(f"DROP TABLE IF EXISTS {cand}")
+        return _finish(con, model, version, built_from, before)
+
+
+def _build_in_place(
+    con: duckdb.DuckDBPyConnection,
+    model: Model,
+    rules: TableRules,
+    version: str | None,
+    built_from: versions.Inputs | None,
+    before: str | None,
+    cols: list[str],
+    order: str,
+) -> dict[str, int]:
+    """A whole build of a table with row rules, written once: the rows are written as
+    the table itself (with the ``__raw`` columns), the rules tested on it and the
+    ``__raw`` columns dropped, in one transaction; the quarantined rows are deleted in a
+    second, which records the version. Building the rows aside first and then copying
+    the good ones cost one more write of every row: 8.7 of the 20 s the zone's 22.8
+    million marks took (issue 9). A delete in the first transaction would cost as much
+    again: DuckDB rewrites, at commit, rows written in a transaction that deleted some
+    of them.
+
+    Between the two transactions the table holds its quarantined rows, and no version
+    is recorded for it, so if the second fails (the step fails with it) the next run
+    builds the table again; no step reads a table before the step building it ends."""
+    with transaction(con):
+        con.execute("DELETE FROM meta.quarantine WHERE table_name = ?", [model.table])
+        con.execute(
+            f"CREATE OR REPLACE TABLE {model.table} AS SELECT * FROM ({model.sql()}) {order}"
+        )
+        _quarantine(con, model, rules, model.table, cols)
+        for c in cols:
+            if _RAW_SUFFIX.search(c):
+                con.execute(f"ALTER TABLE {model.table} DROP COLUMN {quote_ident(c)}")
+        versions.forget(con, model.table)
+    with transaction(con):
+        con.execute(f"DELETE FROM {model.table} AS c WHERE {_quarantined(rules)}", [model.table])
+        return _finish(con, model, version, built_from, before)
 
 
 def build_model(
