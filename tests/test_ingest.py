@@ -14,11 +14,14 @@ from wlz_pipeline.sources.duck_csv import SCRATCH
 
 
 def _counts(con) -> dict[str, int]:
+    # not meta.landing_stats: which files' stats are kept depends on how long ago the
+    # landing fixture copied them (ingest settings: settled_seconds)
     tables = [
         r[0]
         for r in con.execute(
             "SELECT schema_name || '.' || table_name FROM duckdb_tables() "
-            "WHERE schema_name IN ('raw', 'staging', 'meta') ORDER BY 1"
+            "WHERE schema_name IN ('raw', 'staging', 'meta') "
+            "AND schema_name || '.' || table_name <> 'meta.landing_stats' ORDER BY 1"
         ).fetchall()
     ]
     return {t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
@@ -454,3 +457,108 @@ def test_a_failure_mid_scan_keeps_whole_files_and_a_rerun_takes_in_the_rest(
         ).fetchall()
     )
     clean.close()
+
+
+# -- files known by their stat, not read again (meta.landing_stats) -------------------------
+def _stats(con) -> dict[str, str]:
+    return dict(con.execute("SELECT path, file_hash FROM meta.landing_stats").fetchall())
+
+
+PUPILS = "mis/140102/sims_pupils.csv"
+
+
+def test_an_unchanged_folder_is_known_without_reading_a_file(
+    con, landing, archive, edit_settings, monkeypatch
+):
+    import hashlib
+
+    edit_settings(ingest={"settled_seconds": 0})
+    first = ingest_all(con, landing, archive)
+    files = sum(r.seen for r in first.values())
+    # every file's stat is kept with the hash of its bytes
+    stats = _stats(con)
+    assert len(stats) == files
+    assert stats[PUPILS] == hashlib.sha256((landing / PUPILS).read_bytes()).hexdigest()
+    # a second scan opens no landing file
+    opened: list[str] = []
+    real_read = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if landing in self.parents:
+            opened.append(str(self))
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    again = ingest_all(con, landing, archive)
+    assert opened == []
+    assert all(r.unread == r.unchanged == r.seen and r.ingested == 0 for r in again.values())
+
+
+def test_a_file_rewritten_with_its_old_size_and_time_is_read_again(
+    con, landing, archive, edit_settings
+):
+    edit_settings(ingest={"settled_seconds": 0})
+    ingest_all(con, landing, archive)
+    path = landing / PUPILS
+    text = path.read_text(encoding="utf-8")
+    st = path.stat()
+    # the same number of bytes, one UPN's digits swapped, and the old modification time
+    # put back: only the change time (set by the write) says the file changed
+    i = next(
+        i
+        for i in range(len(text) - 1)
+        if text[i].isdigit() and text[i + 1].isdigit() and text[i] != text[i + 1]
+    )
+    changed = text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+    path.write_text(changed, encoding="utf-8")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert path.stat().st_size == st.st_size and path.stat().st_mtime_ns == st.st_mtime_ns
+    report = ingest_all(con, landing, archive)["mis"]
+    assert report.ingested == 1 and report.unread == report.seen - 1
+    assert _status(con)[PUPILS] == ("ingested", None)
+    # the new content is what the registry and the stats now know
+    import hashlib
+
+    new_hash = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert _stats(con)[PUPILS] == new_hash
+    assert con.execute(
+        "SELECT count(*) FROM meta.file_registry WHERE path = ? AND file_hash = ?",
+        [PUPILS, new_hash],
+    ).fetchone() == (1,)
+
+
+def test_a_touched_file_is_hashed_again_and_still_known(con, landing, archive, edit_settings):
+    edit_settings(ingest={"settled_seconds": 0})
+    ingest_all(con, landing, archive)
+    os.utime(landing / PUPILS)  # new times, same bytes
+    report = ingest_all(con, landing, archive)["mis"]
+    assert (report.ingested, report.unchanged, report.unread) == (0, report.seen, report.seen - 1)
+    assert ingest_all(con, landing, archive)["mis"].unread == report.seen
+
+
+def test_files_changed_just_before_a_scan_are_hashed_again_next_run(
+    con, landing, archive, edit_settings
+):
+    # the landing fixture copied every file moments ago: none has settled for an hour
+    edit_settings(ingest={"settled_seconds": 3600})
+    ingest_all(con, landing, archive)
+    assert _stats(con) == {}
+    again = ingest_all(con, landing, archive)
+    assert all(r.unread == 0 and r.unchanged == r.seen for r in again.values())
+
+
+def test_without_trusting_stats_every_file_is_hashed(con, landing, archive, edit_settings):
+    edit_settings(ingest={"settled_seconds": 0, "trust_file_stats": False})
+    ingest_all(con, landing, archive)
+    again = ingest_all(con, landing, archive)
+    assert _stats(con) == {}
+    assert all(r.unread == 0 and r.unchanged == r.seen for r in again.values())
+
+
+def test_a_removed_file_is_forgotten_by_the_stats(con, landing, archive, edit_settings):
+    edit_settings(ingest={"settled_seconds": 0})
+    ingest_all(con, landing, archive)
+    (landing / PUPILS).unlink()
+    ingest_all(con, landing, archive)
+    assert PUPILS not in _stats(con)
+    assert any(p.startswith("mis/") for p in _stats(con))

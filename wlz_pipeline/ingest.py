@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 import logging
+import os
 import queue
 import shutil
+import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -104,6 +106,7 @@ class IngestReport:
     duplicates: int = 0
     quarantined: int = 0
     unchanged: int = 0
+    unread: int = 0  # of the unchanged: known by their stat, not read (landing_stats)
     rows: int = 0
     read_by_duckdb: int = 0  # CSVs whose rows DuckDB's reader loaded (duck_csv)
     quarantine_reasons: list[tuple[str, str]] = field(default_factory=list)
@@ -115,9 +118,20 @@ class IngestReport:
             "files_duplicate": self.duplicates,
             "files_quarantined": self.quarantined,
             "files_already_known": self.unchanged,
+            "files_known_without_reading": self.unread,
             "rows_ingested": self.rows,
             "files_read_by_duckdb": self.read_by_duckdb,
         }
+
+
+#: What ``os.stat`` says of a file that no write can leave unchanged: size, modification
+#: and change times (ns), inode and device (``meta.landing_stats``).
+Signature = tuple[int, int, int, int, int]
+SIGNATURE_COLUMNS = ("size_bytes", "mtime_ns", "ctime_ns", "inode", "device")
+
+
+def file_signature(st: os.stat_result) -> Signature:
+    return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
 def sha256_file(path: Path) -> str:
@@ -828,6 +842,10 @@ class Ingestor:
             ).fetchall()
         )
         settings = load_settings().ingest
+        # files whose stat is unchanged since they were hashed are not read again
+        stats = self._landing_stats(source) if settings.trust_file_stats else {}
+        settled_before = time.time_ns() - int(settings.settled_seconds * 1e9)
+        hashed: dict[str, tuple[Signature, str]] = {}
         batch = _Batch(self, report, settings.commit_files)
         workers = settings.parse_workers if source in PARALLEL_SOURCES else 1
         if workers > 1:
@@ -838,8 +856,9 @@ class Ingestor:
         attach_scratch(self.con, self._scratch)
         try:
             with _InOrder(self.con, workers, ahead=max(settings.commit_files, 2 * workers)) as q:
-                for path in landing_files(self.data_dir, source):
-                    self._queue(q, source, path, known, first_path, report)
+                files = landing_files(self.data_dir, source)
+                for path in files:
+                    self._queue(q, source, path, known, first_path, report, stats, hashed)
                     for outcome in q.ready():
                         self._take(batch, report, *outcome)
                 for outcome in q.rest():
@@ -848,7 +867,58 @@ class Ingestor:
         finally:
             detach_scratch(self.con, self._scratch)  # with any scan a failure left behind
         self.apply_supersede(source)
+        if settings.trust_file_stats:
+            listed = {p.relative_to(self.data_dir).as_posix() for p in files}
+            self._record_stats(stats, hashed, listed, settled_before)
         return report
+
+    def _landing_stats(self, source: str) -> dict[str, tuple[Signature, str]]:
+        """``{path: (signature, file hash)}`` of ``source``'s files as last hashed."""
+        rows = self.con.execute(
+            f"""SELECT path, {", ".join(SIGNATURE_COLUMNS)}, file_hash
+                FROM meta.landing_stats WHERE starts_with(path, ?)""",
+            [f"{source}/"],
+        ).fetchall()
+        return {r[0]: (tuple(r[1:6]), r[6]) for r in rows}
+
+    def _record_stats(
+        self,
+        before: dict[str, tuple[Signature, str]],
+        hashed: dict[str, tuple[Signature, str]],
+        listed: set[str],
+        settled_before: int,
+    ) -> None:
+        """Keep the stat of each file hashed in this scan (all of them now registered)
+        that had settled, i.e. last changed before ``settled_before`` (ns): one changed
+        later is hashed again next run. Files no longer in the folder are forgotten."""
+        stale = [p for p in before if p in hashed or p not in listed]
+        kept = {p: e for p, e in hashed.items() if max(e[0][1], e[0][2]) <= settled_before}
+        if not stale and not kept:
+            return
+        sigs = [sig for sig, _ in kept.values()]
+        rows = pa.table(
+            {
+                "path": pa.array(list(kept), type=pa.string()),
+                **{
+                    name: pa.array([sig[i] for sig in sigs], type=pa.int64())
+                    for i, name in enumerate(SIGNATURE_COLUMNS)
+                },
+                "file_hash": pa.array([h for _, h in kept.values()], type=pa.string()),
+            }
+        )
+        with transaction(self.con):
+            if stale:
+                self.con.execute(
+                    "DELETE FROM meta.landing_stats WHERE list_contains(?, path)", [stale]
+                )
+            if kept:
+                self.con.register("_landing_stats", rows)
+                try:
+                    self.con.execute(
+                        "INSERT INTO meta.landing_stats BY NAME SELECT * FROM _landing_stats"
+                    )
+                finally:
+                    self.con.unregister("_landing_stats")
 
     def _queue(
         self,
@@ -858,24 +928,38 @@ class Ingestor:
         known: Mapping[str, object],
         first_path: dict[str, str],
         report: IngestReport,
+        stats: Mapping[str, tuple[Signature, str]],
+        hashed: dict[str, tuple[Signature, str]],
     ) -> None:
         """Hash a landing file (here, in landing order, so the first of two identical
-        files is the original) and queue what becomes of it, unless it is known."""
+        files is the original) and queue what becomes of it, unless it is known: by its
+        stat when that is as it was when the file was last hashed (``stats``), else by
+        its hash. ``hashed`` collects the stat and hash of each file hashed."""
         report.seen += 1
         rel = path.relative_to(self.data_dir)
-        size = path.stat().st_size
+        rel_path = rel.as_posix()
+        # the stat before the read: a write after it changes the stat, so the file is
+        # hashed again next run, whichever bytes this read got
+        sig = file_signature(path.stat())
+        size = sig[0]
+        last = stats.get(rel_path)
+        if last is not None and last[0] == sig and f"{last[1]}:{rel_path}" in known:
+            report.unchanged += 1
+            report.unread += 1
+            return
         # Read once: the bytes hashed are the bytes archived and parsed, even if someone
         # overwrites the landing file meanwhile.
         data = path.read_bytes() if size <= MAX_FILE_BYTES else None
         file_hash = sha256_file(path) if data is None else hashlib.sha256(data).hexdigest()
-        receipt = f"{file_hash}:{rel.as_posix()}"
+        hashed[rel_path] = (sig, file_hash)
+        receipt = f"{file_hash}:{rel_path}"
         if receipt in known:
             report.unchanged += 1
             return
         base = dict(
             receipt_id=receipt,
             file_hash=file_hash,
-            path=rel.as_posix(),
+            path=rel_path,
             size_bytes=size,
             arrived_at=self.now,
             source=source,
@@ -885,7 +969,7 @@ class Ingestor:
             reason = f"same content as {first_path[file_hash]}"
             q.put(lambda _: (base, None, reason, None))
             return
-        first_path[file_hash] = rel.as_posix()
+        first_path[file_hash] = rel_path
         q.put(partial(self._read_file, source, path, rel, data, base))
 
     def _read_file(

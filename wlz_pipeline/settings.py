@@ -26,6 +26,8 @@ class IngestSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     commit_files: int = 64
     parse_workers: int = Field(default=2, ge=1)
+    trust_file_stats: bool = True
+    settled_seconds: float = Field(default=2.0, ge=0)
 
 
 class QualitySettings(BaseModel):

@@ -44,6 +44,15 @@ CREATE TABLE IF NOT EXISTS meta.file_registry (
     superseded_by  VARCHAR,
     archived_as    VARCHAR                -- content-addressed copy under the archive
 );
+CREATE TABLE IF NOT EXISTS meta.landing_stats (  -- ingest.Ingestor: files known unread
+    path         VARCHAR PRIMARY KEY,     -- relative to the landing folder
+    size_bytes   BIGINT NOT NULL,         -- the file's os.stat when it was last hashed:
+    mtime_ns     BIGINT NOT NULL,
+    ctime_ns     BIGINT NOT NULL,         -- (set by every write; no user can set it back)
+    inode        BIGINT NOT NULL,
+    device       BIGINT NOT NULL,
+    file_hash    VARCHAR NOT NULL         -- the sha256 its bytes had then
+);
 CREATE TABLE IF NOT EXISTS meta.quarantine (
     table_name   VARCHAR NOT NULL,
     file_hash    VARCHAR NOT NULL,
