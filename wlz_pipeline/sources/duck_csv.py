@@ -197,10 +197,15 @@ def scan_body(
             + f" AS {quote_ident(f)}"
             for f in fields
         )
-        cells = ", ".join(f"c{i}" for i in range(width))
+        # A record is blank when every cell strips to nothing, mapped or not. Testing the
+        # cells one by one (coalesce stops at the first with text) gives the same as
+        # stripping them joined, since a text is all whitespace exactly when each of its
+        # parts is, and costs less: the zone's 128 first marks files scanned in 2.3-2.7
+        # CPU-s against 3.7-4.7 (issue 9).
+        cells = ", ".join(f"{strip}(c{i})" for i in range(width))
         con.execute(
             f"""CREATE OR REPLACE TABLE {table} AS
-                SELECT {select}, {strip}(concat_ws('', {cells})) IS NULL AS _blank
+                SELECT {select}, coalesce({cells}) IS NULL AS _blank
                 FROM read_csv(?,
                     header = false, skip = {at.body_line - 1}, columns = {columns},
                     delim = ',', quote = '"', escape = '"', null_padding = true,
