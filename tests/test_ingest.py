@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -470,8 +471,6 @@ PUPILS = "mis/140102/sims_pupils.csv"
 def test_an_unchanged_folder_is_known_without_reading_a_file(
     con, landing, archive, edit_settings, monkeypatch
 ):
-    import hashlib
-
     edit_settings(ingest={"settled_seconds": 0})
     first = ingest_all(con, landing, archive)
     files = sum(r.seen for r in first.values())
@@ -517,8 +516,6 @@ def test_a_file_rewritten_with_its_old_size_and_time_is_read_again(
     assert report.ingested == 1 and report.unread == report.seen - 1
     assert _status(con)[PUPILS] == ("ingested", None)
     # the new content is what the registry and the stats now know
-    import hashlib
-
     new_hash = hashlib.sha256(path.read_bytes()).hexdigest()
     assert _stats(con)[PUPILS] == new_hash
     assert con.execute(

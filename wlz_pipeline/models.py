@@ -341,18 +341,18 @@ def run_model(
     part_column = inc.column if inc is not None else local
     before = versions.content_of(con, model.table)
     if partitions is None:
-        cols = list(con.sql(model.sql()).columns)  # bound, not run
+        sql = model.sql()
+        cols = list(con.sql(sql).columns)  # bound, not run
         keep = [c for c in cols if not _RAW_SUFFIX.search(c)]
         order = _order(cols, keep, part_column)
         if rules.rules:
-            return _build_in_place(con, model, rules, version, built_from, before, cols, order)
+            return _build_in_place(con, model, rules, sql, version, built_from, before, cols, order)
         # Without row rules the table is written straight from its SQL
         with transaction(con):
             con.execute("DELETE FROM meta.quarantine WHERE table_name = ?", [model.table])
             select = ", ".join(quote_ident(c) for c in keep)
             con.execute(
-                f"CREATE OR REPLACE TABLE {model.table} AS "
-                f"SELECT {select} FROM ({model.sql()}) {order}"
+                f"CREATE OR REPLACE TABLE {model.table} AS SELECT {select} FROM ({sql}) {order}"
             )
             return _finish(con, model, version, built_from, before)
     # a partition's rows: built aside, tested, then swapped for the partition's old rows
@@ -398,6 +398,7 @@ def _build_in_place(
     con: duckdb.DuckDBPyConnection,
     model: Model,
     rules: TableRules,
+    sql: str,
     version: str | None,
     built_from: versions.Inputs | None,
     before: str | None,
@@ -418,9 +419,7 @@ def _build_in_place(
     builds the table again; no step reads a table before the step building it ends."""
     with transaction(con):
         con.execute("DELETE FROM meta.quarantine WHERE table_name = ?", [model.table])
-        con.execute(
-            f"CREATE OR REPLACE TABLE {model.table} AS SELECT * FROM ({model.sql()}) {order}"
-        )
+        con.execute(f"CREATE OR REPLACE TABLE {model.table} AS SELECT * FROM ({sql}) {order}")
         _quarantine(con, model, rules, model.table, cols)
         for c in cols:
             if _RAW_SUFFIX.search(c):
