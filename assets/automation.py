@@ -6,13 +6,16 @@
   alerts, terms in progress), and the publication is swapped in unless a blocking check
   failed.
 - ``wlz_landing_files`` looks at the landing folder every ``sensor.interval_seconds``. A
-  file counts as complete once its size and mtime were the same at two looks and it was
-  last modified at least ``sensor_stable_seconds`` (``config/settings.yaml``) ago; files
+  file counts as complete once its stat was the same at two looks and it was last
+  modified or changed at least ``sensor_stable_seconds`` (``config/settings.yaml``) ago; files
   still being written, editors' lock files and partial downloads are ignored. Each batch of
   new files requests one run of the raw assets of their folders and everything downstream
   (so the publication is refreshed), with a run key made from the files' content hashes:
   the same content never triggers twice, under any name. The cursor keeps, per file, the
-  size, mtime and hash (unchanged files are not hashed again) and every hash seen.
+  stat signature ingestion keeps (``wlz_pipeline.ingest.file_signature``: size, modification
+  and change times, inode, device) and the hash, so a file is hashed again whenever any of
+  them changes (a rewrite that keeps the size and puts the old mtime back still changes
+  the change time), and every hash seen.
 
 Writers never collide: every run executes in one process
 (``assets.resources.in_process_executor``), and the instance runs one run at a time
@@ -31,12 +34,21 @@ from pathlib import Path
 import dagster as dg
 
 from assets.resources import WarehouseResource
-from wlz_pipeline.ingest import SOURCES, landing_files, sha256_file
+from wlz_pipeline.ingest import (
+    SIGNATURE_COLUMNS,
+    SOURCES,
+    file_signature,
+    landing_files,
+    sha256_file,
+)
 from wlz_pipeline.publish import load_config
 from wlz_pipeline.settings import load_settings
 
 JOB_NAME = "wlz_everything"  # defined in wlz_pipeline/definitions.py: every asset, in-process
-CURSOR_VERSION = 1
+#: 2: a file's entry is its whole stat signature and hash (1: size, mtime and hash only;
+#: read once, see ``_load_cursor``)
+CURSOR_VERSION = 2
+_SIG = len(SIGNATURE_COLUMNS)  # the width of a file's signature in the cursor
 
 #: The sensor's clock (tests replace it).
 _clock = time.time
@@ -66,7 +78,11 @@ class LandingScan:
 
 
 def _load_cursor(cursor: str | None) -> dict:
-    state = {"v": CURSOR_VERSION, "known": {}, "pending": {}, "seen": []}
+    """The cursor's state. A version 1 cursor (``[size, mtime_ns, hash]`` per file) keeps
+    its hashes seen, and its files go to ``legacy``: each is taken as known, with its
+    full signature, while its size and mtime are unchanged, so upgrading neither hashes
+    the whole landing folder again nor requests a run for content already seen."""
+    state = {"v": CURSOR_VERSION, "known": {}, "pending": {}, "seen": [], "legacy": {}}
     if cursor:
         try:
             loaded = json.loads(cursor)
@@ -74,6 +90,9 @@ def _load_cursor(cursor: str | None) -> dict:
             return state
         if isinstance(loaded, dict) and loaded.get("v") == CURSOR_VERSION:
             state.update({k: loaded.get(k, state[k]) for k in ("known", "pending", "seen")})
+        elif isinstance(loaded, dict) and loaded.get("v") == 1:
+            state["seen"] = loaded.get("seen", [])
+            state["legacy"] = loaded.get("known", {})
     return state
 
 
@@ -87,6 +106,7 @@ def scan_landing(
     """New, completely written files in the landing folder since ``cursor``."""
     state = _load_cursor(cursor)
     known: dict[str, list] = state["known"]
+    legacy: dict[str, list] = state["legacy"]
     pending: dict[str, list] = state["pending"]
     seen: set[str] = set(state["seen"])
     new_known: dict[str, list] = {}
@@ -101,12 +121,18 @@ def scan_landing(
                 st = path.stat()
             except FileNotFoundError:  # removed while we looked
                 continue
-            sig = [st.st_size, st.st_mtime_ns]
+            sig = list(file_signature(st))
             previous = known.get(rel)
-            if previous and previous[:2] == sig:
+            if previous and previous[:_SIG] == sig:
                 new_known[rel] = previous
                 continue
-            quiet_for = now - st.st_mtime_ns / 1e9
+            old = legacy.get(rel)
+            if old and old[:2] == sig[:2]:  # a version 1 entry: size and mtime (ns)
+                new_known[rel] = [*sig, old[2]]
+                continue
+            # the later of the modification and change times: a rewrite that put the
+            # old mtime back is as recent as its change time
+            quiet_for = now - max(st.st_mtime_ns, st.st_ctime_ns) / 1e9
             if pending.get(rel) != sig or quiet_for < stable_seconds:
                 new_pending[rel] = sig
                 scan.waiting.append(rel)

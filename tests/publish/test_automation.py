@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -171,3 +172,86 @@ def test_publication_depends_on_every_staging_and_mart_table():
     parents = graph.get(dg.AssetKey(["bi", "publication"])).parent_keys
     tables = {k for k in graph.get_all_asset_keys() if k.path[0] in ("staging", "marts")}
     assert tables and tables <= parents
+
+
+def test_a_rewrite_that_keeps_the_size_and_puts_the_old_mtime_back_triggers_again(tick):
+    """Same size, same mtime, new content (a corrected extract copied with its old
+    timestamp): the change time and the inode give it away."""
+    landing = tick.landing
+    ref = landing / "reference" / "enrolments.csv"
+    write(ref, b"wlz_id\nWLZ000000001\n", T0 - 3600)
+    _, cursor = tick(T0, None)
+    result, cursor = tick(T0 + 60, cursor)
+    assert len(result.run_requests) == 1
+    before = ref.stat()
+    replacement = landing / "reference" / ".enrolments.new"
+    write(replacement, b"wlz_id\nWLZ000000009\n", T0 - 3600)  # the same 21 bytes
+    os.replace(replacement, ref)
+    after = ref.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+    result, cursor = tick(T0 + 120, cursor)
+    assert result.run_requests == []  # first look at the new signature: noted
+    result, cursor = tick(T0 + 180, cursor)
+    assert len(result.run_requests) == 1
+    assert "raw/reference" in {k.to_user_string() for k in result.run_requests[0].asset_selection}
+    # and then it is known: no further run, no further read
+    result, cursor = tick(T0 + 240, cursor)
+    assert result.run_requests == []
+
+
+def test_a_version_1_cursor_is_upgraded_without_reading_or_requesting_known_files(
+    tick, monkeypatch
+):
+    """A cursor written before the stat signature ([size, mtime_ns, hash] per file) keeps
+    what it knew: no file is hashed again and no run is requested for content seen; a file
+    it did not know is still found."""
+    landing = tick.landing
+    ref = landing / "reference" / "enrolments.csv"
+    write(ref, b"wlz_id\nWLZ000000001\n", T0 - 3600)
+    digest = automation.sha256_file(ref)
+    st = ref.stat()
+    v1 = json.dumps(
+        {
+            "v": 1,
+            "known": {"reference/enrolments.csv": [st.st_size, st.st_mtime_ns, digest]},
+            "pending": {},
+            "seen": [digest],
+        }
+    )
+    hashed: list = []
+    real_sha = automation.sha256_file
+    monkeypatch.setattr(automation, "sha256_file", lambda p: hashed.append(p) or real_sha(p))
+    result, cursor = tick(T0, v1)
+    assert result.run_requests == [] and hashed == []
+    state = json.loads(cursor)
+    assert state["v"] == automation.CURSOR_VERSION == 2
+    assert state["known"]["reference/enrolments.csv"] == [
+        st.st_size,
+        st.st_mtime_ns,
+        st.st_ctime_ns,
+        st.st_ino,
+        st.st_dev,
+        digest,
+    ]
+    assert state["seen"] == [digest]
+    # later looks: still nothing read; a new file is found as before
+    result, cursor = tick(T0 + 60, cursor)
+    assert result.run_requests == [] and hashed == []
+    write(landing / "surveys" / "my_voice.csv", b"response_id\nR1\n", T0 - 3600)
+    _, cursor = tick(T0 + 120, cursor)
+    result, cursor = tick(T0 + 180, cursor)
+    assert len(result.run_requests) == 1 and len(hashed) == 1
+
+
+def test_a_file_copied_with_its_old_timestamps_waits_until_its_change_time_settles(tick):
+    """``cp -p`` or ``rsync -t`` keep a file's old mtime while it is still being copied:
+    the change time, which no copy can set, is what must have been quiet."""
+    now = time.time()
+    upload = tick.landing / "surveys" / "my_voice.csv"
+    write(upload, b"response_id\nR1\n", now - 86_400)  # mtime: yesterday; ctime: now
+    result, cursor = tick(now, None)
+    assert result.run_requests == []  # first look: noted
+    result, cursor = tick(now + 1, cursor)
+    assert result.run_requests == [] and "still being written" in result.skip_reason.skip_message
+    result, cursor = tick(now + STABLE + 1, cursor)
+    assert len(result.run_requests) == 1
