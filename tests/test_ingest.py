@@ -380,6 +380,100 @@ def test_files_read_on_threads_ingest_exactly_what_one_thread_ingests(tmp_path, 
     assert landed[1][3]["mis"]["files_read_by_duckdb"] > 10
 
 
+def test_a_batch_of_scanned_files_keeps_each_file_whole_and_in_line_order(tmp_path, monkeypatch):
+    """The files DuckDB reads are inserted a batch at a time (one statement per table):
+    each raw table still holds every file's rows together and in line order, and the
+    same rows whether a batch is one file or many."""
+    from wlz_pipeline import ingest, settings, warehouse
+
+    sample = Path(__file__).parent.parent / "data" / "sample"
+    stored = {}
+    for files in (1, 64):
+        monkeypatch.setattr(
+            ingest,
+            "load_settings",
+            lambda n=files: settings.Settings(ingest=settings.IngestSettings(commit_files=n)),
+        )
+        wh = warehouse.connect(tmp_path / f"b{files}" / "wlz.duckdb")
+        warehouse.bootstrap(wh)
+        reports = ingest_all(
+            wh, sample, tmp_path / f"b{files}" / "archive", sources=("reference", "mis")
+        )
+        assert reports["mis"].read_by_duckdb > 10
+        tables = [
+            t
+            for (t,) in wh.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'raw' ORDER BY 1"
+            ).fetchall()
+        ]
+        for table in tables:
+            # stored order: a file's rows in line order, and a file never met again once
+            # another file's rows have started
+            (back, runs, table_files) = wh.execute(
+                f"""SELECT count(*) FILTER (WHERE same AND prev_row >= _row_number),
+                           count(*) FILTER (WHERE NOT coalesce(same, false)),
+                           count(DISTINCT _file_hash)
+                    FROM (SELECT _file_hash, _row_number,
+                                 lag(_file_hash) OVER w = _file_hash AS same,
+                                 lag(_row_number) OVER w AS prev_row
+                          FROM raw.{table} WINDOW w AS (ORDER BY rowid))"""
+            ).fetchone()
+            assert (back, runs) == (0, table_files), table
+        stored[files] = {
+            t: wh.execute(
+                f"SELECT * EXCLUDE (_ingested_at) FROM raw.{t} ORDER BY _file_hash, _row_number"
+            ).fetchall()
+            for t in tables
+        }
+        wh.close()
+    assert stored[64] == stored[1]
+    assert len(stored[1]["attendance_marks"]) > 1000
+
+
+def test_scanned_files_mapping_different_fields_land_in_their_own_columns(tmp_path):
+    """Two files of one batch, of layouts that map different fields of the same raw
+    table, are inserted in one statement: each value lands in its field's column (by
+    name, not position), a field a file lacks is NULL, and the rows keep their order."""
+    from wlz_pipeline import warehouse
+    from wlz_pipeline.ingest import Ingestor
+    from wlz_pipeline.sources.duck_csv import ScannedBody
+
+    con = warehouse.connect(tmp_path / "wlz.duckdb")
+    warehouse.bootstrap(con)
+    con.execute(
+        """CREATE TABLE raw.two_layouts (_file_hash VARCHAR, _row_number BIGINT,
+           _profile VARCHAR, _anchor_urn VARCHAR, _ingested_at TIMESTAMP,
+           session_date VARCHAR, mark VARCHAR)"""
+    )
+    # scan tables as duck_csv leaves them: a column per mapped field, and _blank
+    con.execute(
+        "CREATE TEMP TABLE scan_a AS SELECT * FROM (VALUES ('2017-09-04', false), "
+        "(NULL, true), ('2017-09-05', false)) t(session_date, _blank)"
+    )
+    con.execute(
+        "CREATE TEMP TABLE scan_b AS SELECT * FROM (VALUES ('/', false), ('L', false)) "
+        "t(mark, _blank)"
+    )
+    ing = Ingestor(con, tmp_path / "landing", tmp_path / "archive")
+    with warehouse.transaction(con):
+        ing._insert(
+            "raw.two_layouts", ScannedBody("scan_a", 2, ("session_date",), 2), "A", "p1", "1"
+        )
+        ing._insert("raw.two_layouts", ScannedBody("scan_b", 2, ("mark",), 5), "B", "p2", "2")
+        ing._flush()
+    rows = con.execute(
+        "SELECT _file_hash, _row_number, _profile, session_date, mark "
+        "FROM raw.two_layouts ORDER BY rowid"
+    ).fetchall()
+    # scan_a's rowids 0 and 2 (1 is blank) + first line 2; scan_b's rowids 0, 1 + 5
+    assert rows == [
+        ("A", 2, "p1", "2017-09-04", None),
+        ("A", 4, "p1", "2017-09-05", None),
+        ("B", 5, "p2", None, "/"),
+        ("B", 6, "p2", None, "L"),
+    ]
+
+
 def _raw_rows(con) -> dict[str, list[tuple]]:
     """Every raw table's rows, lineage included, without the ingestion time."""
     out = {}
