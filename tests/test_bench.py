@@ -229,6 +229,8 @@ def test_floor_drift_brackets_the_cold_run_and_the_summary_says_so():
         "after_seconds": 44.0,
         "after_over_before": 1.1,
         "cold_over_floor_after": pytest.approx(3.4091, abs=1e-4),
+        "quoted": "before",  # the faster floor: 40 s
+        "quoted_seconds": 40.0,
     }
     report = {
         "floor": {
@@ -244,8 +246,36 @@ def test_floor_drift_brackets_the_cold_run_and_the_summary_says_so():
     }
     text = bench.human_summary(report)
     assert "floor again after the cold run: 44.0s (1.10x the first)" in text
-    assert "3.75x / 3.41x the floors" in text
+    assert "3.75x / 3.41x the floors (the target is quoted on the faster: the first)" in text
     assert "cold_over_floor: 3.750 (target < 3) NOT met" in text  # quoted on the first
+
+
+def test_a_floor_slowed_by_the_machine_does_not_make_the_target_look_met():
+    """The first floor read from a reclaimed page cache (80 s), the second from memory
+    (36 s); cold run 162 s. On the first it would be 162 / 80 = 2.025x, "met"; quoted on
+    the faster floor it is 162 / 36 = 4.5x, not met."""
+    d = bench.floor_drift(80.0, 36.0, 162.0)
+    assert d["quoted"] == "after" and d["quoted_seconds"] == 36.0
+    assert d["after_over_before"] == 0.45 and d["cold_over_floor_after"] == 4.5
+    r = bench.ratios(d["quoted_seconds"], 162.0, 30.0, None, 3000.0)
+    assert r["cold_over_floor"] == {"value": 4.5, "target": 3.0, "met": False}
+    busy = bench.all_cores_busy(258.0, 2, d["quoted_seconds"])  # 258 CPU-s / 2 cores = 129 s
+    assert busy["seconds"] == 129.0 and busy["over_reference"] == pytest.approx(3.5833, abs=1e-4)
+    report = {
+        "floor": {
+            "seconds": 80.0,
+            "files": 3,
+            "rows": 10,
+            "duckdb_seconds": 79.0,
+            "workbook_seconds": 1.0,
+            "drift": d,
+        },
+        "cold": {"wall_seconds": 162.0, "peak_rss_mb": 3000.0, "seconds_by_class": {}},
+        "ratios": r,
+    }
+    text = bench.human_summary(report)
+    assert "2.02x / 4.50x the floors (the target is quoted on the faster: the second)" in text
+    assert "cold_over_floor: 4.500 (target < 3) NOT met" in text
 
 
 _SPIN = """
