@@ -322,6 +322,14 @@ def _scratch_left(con) -> list[tuple]:
     )
 
 
+def _ingest_settings(monkeypatch, **values) -> None:
+    """Ingestion reads these ``ingest`` settings (config/settings.yaml) from now on."""
+    from wlz_pipeline import ingest, settings
+
+    chosen = settings.Settings(ingest=settings.IngestSettings(**values))
+    monkeypatch.setattr(ingest, "load_settings", lambda: chosen)
+
+
 def test_files_read_on_threads_ingest_exactly_what_one_thread_ingests(tmp_path, monkeypatch):
     """ingest.parse_workers reads MIS, survey and interaction files on several threads;
     what lands (rows with their file and line, registry statuses, supersede and
@@ -330,7 +338,7 @@ def test_files_read_on_threads_ingest_exactly_what_one_thread_ingests(tmp_path, 
     cannot read line for line) are among them, with batches of two files."""
     import threading
 
-    from wlz_pipeline import ingest, settings, warehouse
+    from wlz_pipeline import ingest, warehouse
     from wlz_pipeline.sources import duck_csv
 
     threads: set[str] = set()
@@ -344,13 +352,7 @@ def test_files_read_on_threads_ingest_exactly_what_one_thread_ingests(tmp_path, 
     sample = Path(__file__).parent.parent / "data" / "sample"
     landed = {}
     for workers in (1, 2):
-        monkeypatch.setattr(
-            ingest,
-            "load_settings",
-            lambda w=workers: settings.Settings(
-                ingest=settings.IngestSettings(commit_files=2, parse_workers=w)
-            ),
-        )
+        _ingest_settings(monkeypatch, commit_files=2, parse_workers=workers)
         threads.clear()
         wh = warehouse.connect(tmp_path / f"w{workers}" / "wlz.duckdb")
         warehouse.bootstrap(wh)
@@ -384,16 +386,12 @@ def test_a_batch_of_scanned_files_keeps_each_file_whole_and_in_line_order(tmp_pa
     """The files DuckDB reads are inserted a batch at a time (one statement per table):
     each raw table still holds every file's rows together and in line order, and the
     same rows whether a batch is one file or many."""
-    from wlz_pipeline import ingest, settings, warehouse
+    from wlz_pipeline import warehouse
 
     sample = Path(__file__).parent.parent / "data" / "sample"
     stored = {}
     for files in (1, 64):
-        monkeypatch.setattr(
-            ingest,
-            "load_settings",
-            lambda n=files: settings.Settings(ingest=settings.IngestSettings(commit_files=n)),
-        )
+        _ingest_settings(monkeypatch, commit_files=files)
         wh = warehouse.connect(tmp_path / f"b{files}" / "wlz.duckdb")
         warehouse.bootstrap(wh)
         reports = ingest_all(
@@ -494,13 +492,9 @@ def test_a_failure_mid_scan_keeps_whole_files_and_a_rerun_takes_in_the_rest(
     """Files commit a batch at a time (config/settings.yaml ingest.commit_files): a file
     that fails to load takes its batch with it, never part of a file, and the next run
     ends where a run without the failure would have."""
-    from wlz_pipeline import ingest, settings, warehouse
+    from wlz_pipeline import ingest, warehouse
 
-    monkeypatch.setattr(
-        ingest,
-        "load_settings",
-        lambda: settings.Settings(ingest=settings.IngestSettings(commit_files=2)),
-    )
+    _ingest_settings(monkeypatch, commit_files=2)
     ingest_all(con, landing, archive, sources=("reference",))
     real_load = ingest.Ingestor._load
     loaded: list[str] = []
