@@ -39,6 +39,7 @@ from wlz_pipeline.ingest import (
     SOURCES,
     file_signature,
     landing_files,
+    last_changed_ns,
     sha256_file,
 )
 from wlz_pipeline.publish import load_config
@@ -130,9 +131,7 @@ def scan_landing(
             if old and old[:2] == sig[:2]:  # a version 1 entry: size and mtime (ns)
                 new_known[rel] = [*sig, old[2]]
                 continue
-            # the later of the modification and change times: a rewrite that put the
-            # old mtime back is as recent as its change time
-            quiet_for = now - max(st.st_mtime_ns, st.st_ctime_ns) / 1e9
+            quiet_for = now - last_changed_ns(sig) / 1e9
             if pending.get(rel) != sig or quiet_for < stable_seconds:
                 new_pending[rel] = sig
                 scan.waiting.append(rel)

@@ -134,6 +134,12 @@ def file_signature(st: os.stat_result) -> Signature:
     return (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
+def last_changed_ns(sig: Signature | list[int]) -> int:
+    """When a file last changed: the later of its modification and change times (a copy
+    that puts an old mtime back, ``cp -p`` or ``rsync -t``, still sets the change time)."""
+    return max(sig[1], sig[2])
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -907,7 +913,7 @@ class Ingestor:
         that had settled, i.e. last changed before ``settled_before`` (ns): one changed
         later is hashed again next run. Files no longer in the folder are forgotten."""
         stale = [p for p in before if p in hashed or p not in listed]
-        kept = {p: e for p, e in hashed.items() if max(e[0][1], e[0][2]) <= settled_before}
+        kept = {p: e for p, e in hashed.items() if last_changed_ns(e[0]) <= settled_before}
         if not stale and not kept:
             return
         sigs = [sig for sig, _ in kept.values()]
