@@ -33,6 +33,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.ingest import raw_assets_for_folder
 from assets.resources import WarehouseResource
 from wlz_pipeline.ingest import (
     SIGNATURE_COLUMNS,
@@ -151,16 +152,13 @@ def scan_landing(
 
 
 # -- Dagster wiring -------------------------------------------------------------------------
-def _raw_key(source: str) -> dg.AssetKey:
-    return dg.AssetKey(["raw", source])
-
-
 def landing_selection(graph, sources) -> list[dg.AssetKey]:  # noqa: ANN001
     """What new files in the landing folders ``sources`` request: the raw assets of those
-    folders and everything downstream, without the partitioned assets
-    (partners/templates, by term), which run in their own jobs: an unpartitioned run has
-    no partition key for them. Empty when no asset ingests those folders."""
-    roots = [_raw_key(s) for s in sorted(set(sources)) if graph.has(_raw_key(s))]
+    folders (``mis/`` has two: its registers and the rest) and everything downstream,
+    without the partitioned assets (partners/templates, by term), which run in their own
+    jobs: an unpartitioned run has no partition key for them. Empty when no asset
+    ingests those folders."""
+    roots = [k for s in sorted(set(sources)) for k in raw_assets_for_folder(s) if graph.has(k)]
     if not roots:
         return []
     selection = dg.AssetSelection.assets(*roots).downstream().resolve(graph)

@@ -4,7 +4,7 @@ a file."""
 
 import dagster as dg
 
-from assets.ingest import raw_asset_for_table
+from assets.ingest import raw_assets_for_table
 from assets.resources import WarehouseResource
 from wlz_pipeline.dictionary import asset_metadata, table_schema
 from wlz_pipeline.models import Model, build_model, discover
@@ -23,9 +23,7 @@ def _deps(model: Model) -> list[dg.AssetKey]:
         if schema in LAYERS:
             keys.add(dg.AssetKey([schema, name]))
         elif schema == "raw":
-            key = raw_asset_for_table(table)
-            if key is not None:
-                keys.add(key)
+            keys.update(raw_assets_for_table(table))
     return sorted(keys, key=lambda k: k.to_user_string())
 
 

@@ -647,3 +647,76 @@ def test_a_removed_file_is_forgotten_by_the_stats(con, landing, archive, edit_se
     ingest_all(con, landing, archive)
     assert PUPILS not in _stats(con)
     assert any(p.startswith("mis/") for p in _stats(con))
+
+
+def _mis_in_parts(con, landing, archive) -> tuple:
+    """mis/ ingested as the Dagster assets do: its registers, then the rest
+    (``raw/pupils``, then ``raw/mis``) -> (the two reports, the paths the first took)."""
+    from wlz_pipeline.ingest import Ingestor
+
+    ingest_all(con, landing, archive, sources=("reference",))
+    registers = Ingestor(con, landing, archive).ingest_source("mis", registers=True)
+    paths = con.execute("SELECT path FROM meta.file_registry WHERE source = 'mis'").fetchall()
+    rest = Ingestor(con, landing, archive).ingest_source("mis", registers=False)
+    return registers, rest, {p for (p,) in paths}
+
+
+def test_mis_in_two_parts_takes_in_what_one_scan_does(con, landing, archive, tmp_path):
+    """raw/pupils takes the registers (CSV and CTF) and nothing else; raw/mis every other
+    file, the ones to quarantine included; together they leave the warehouse as one
+    scan of the whole folder does."""
+    from wlz_pipeline import warehouse
+
+    registers, rest, taken = _mis_in_parts(con, landing, archive)
+    # the fixture's mis/: two register CSVs (SIMS and Arbor layouts) and a CTF file,
+    # then the SIMS marks and the Bromcom attendance summary
+    assert taken == {
+        "mis/140102/sims_pupils.csv",
+        "mis/140103/arbor_pupils.csv",
+        "mis/140103/transfer.xml",
+    }
+    assert (registers.seen, registers.ingested) == (3, 3)
+    assert (rest.seen, rest.ingested) == (2, 2)
+    whole = warehouse.connect(tmp_path / "whole" / "wlz.duckdb")
+    warehouse.bootstrap(whole)
+    ingest_all(whole, landing, tmp_path / "whole" / "archive", sources=("reference", "mis"))
+    assert _raw_rows(con) == _raw_rows(whole)
+    assert _status(con) == _status(whole)
+    # a file that is no register (here: in a folder that is not an anchor) is left to
+    # raw/mis, which quarantines it with the reason
+    stray = landing / "mis" / "999999" / "sims_pupils.csv"
+    stray.parent.mkdir()
+    shutil.copy(landing / "mis" / "140102" / "sims_pupils.csv", stray)
+    stray.write_bytes(stray.read_bytes() + b"\n")  # not a duplicate of the real one
+    from wlz_pipeline.ingest import Ingestor
+
+    again = Ingestor(con, landing, archive).ingest_source("mis", registers=True)
+    assert (again.seen, again.ingested, again.quarantined) == (3, 0, 0)
+    again = Ingestor(con, landing, archive).ingest_source("mis", registers=False)
+    assert (again.seen, again.quarantined) == (3, 1)
+    assert "not an anchor" in _status(con)["mis/999999/sims_pupils.csv"][1]
+
+
+def test_a_register_is_told_from_its_header_however_little_is_peeked(
+    con, landing, archive, monkeypatch
+):
+    """Which part of mis/ a file belongs to is decided on its first bytes; when the
+    header is not within them (a long title line, or a peek shorter than the header),
+    on the whole file: the answer is the same either way."""
+    from wlz_pipeline import ingest
+
+    ingest_all(con, landing, archive, sources=("reference",))
+    arbor = landing / "mis" / "140103" / "arbor_pupils.csv"
+    # a title line longer than the peek below, before Arbor's title and header
+    arbor.write_bytes(b"Exported by the MIS " + b"=" * 300 + b"\r\n" + arbor.read_bytes())
+    files = ingest.landing_files(landing, "mis")
+
+    def registers() -> set[str]:
+        ing = ingest.Ingestor(con, landing, archive)
+        return {p.name for p in files if ing.is_register(p, p.relative_to(landing))}
+
+    expected = {"sims_pupils.csv", "arbor_pupils.csv", "transfer.xml"}
+    assert registers() == expected
+    for peek in (16, 200):  # shorter than every header; shorter than arbor's title line
+        monkeypatch.setattr(ingest, "REGISTER_PEEK_BYTES", peek)
+        assert registers() == expected

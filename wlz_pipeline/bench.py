@@ -580,12 +580,12 @@ def sensor_selection(sources: Iterable[str]) -> tuple[str, list[str]]:
     import dagster as dg
 
     from assets.automation import landing_selection
+    from assets.ingest import raw_assets_for_folder
     from wlz_pipeline.definitions import defs
 
     graph = defs.resolve_asset_graph()
     expected = set(landing_selection(graph, sources))
-    roots = [dg.AssetKey(["raw", s]) for s in sorted(set(sources))]
-    roots = [k for k in roots if k in expected]
+    roots = [k for s in sorted(set(sources)) for k in raw_assets_for_folder(s) if k in expected]
     # in Dagster's selection syntax a trailing "+" without a depth is every downstream layer
     text = " or ".join(f'key:"{k.to_user_string()}"+' for k in roots)
     got = {

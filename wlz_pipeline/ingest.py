@@ -63,6 +63,9 @@ MAX_FILE_BYTES = 2 * 1024**3
 #: checked against them, and partner templates are read in Python (one core whatever
 #: the threads).
 PARALLEL_SOURCES = ("mis", "surveys", "interactions")
+#: How much of an MIS extract is read to tell whether it is a pupil register
+#: (``Ingestor.is_register``): the header is within its first ten records.
+REGISTER_PEEK_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -840,8 +843,44 @@ class Ingestor:
             list(row.values()),
         )
 
-    def ingest_source(self, source: str) -> IngestReport:
-        """Register and ingest the new files of ``source``'s landing folder.
+    def is_register(self, path: Path, rel: Path) -> bool:
+        """Whether a file of ``mis/`` is a pupil register, which ``raw/pupils`` ingests
+        ahead of the other extracts (``ingest_source(..., registers=True)``): a CTF file
+        (it carries the register, with the attendance and results that come with it), or
+        a CSV whose header matches its anchor's profile's ``pupils`` extract.
+
+        Decided on the file's first ``REGISTER_PEEK_BYTES`` (up to a line end), where
+        the header is, so both parts of the folder agree on every file without either
+        reading the other's files whole; on the whole file only when no header is found
+        there and there is more. A file that cannot be told (an unknown anchor or
+        layout) is not a register: ``raw/mis`` quarantines it with the reason."""
+        if rel.suffix.lower() == ".xml":
+            return True
+        anchors = self.anchors()
+        if rel.suffix.lower() != ".csv" or len(rel.parts) != 3 or rel.parts[1] not in anchors:
+            return False
+        profile = self.profiles.get(anchors[rel.parts[1]] or "")
+        if profile is None or profile.ctf is not None:
+            return False
+        with open(path, "rb") as fh:
+            head = fh.read(REGISTER_PEEK_BYTES + 1)
+        whole = len(head) <= REGISTER_PEEK_BYTES
+        if not whole:
+            head = head[: head.rfind(b"\n", 0, REGISTER_PEEK_BYTES) + 1]
+        try:
+            return mis_layout(head, profile).kind == "pupils"
+        except UnreadableFile:
+            if whole or path.stat().st_size > MAX_FILE_BYTES:
+                return False
+        try:
+            return mis_layout(path.read_bytes(), profile).kind == "pupils"
+        except UnreadableFile:
+            return False
+
+    def ingest_source(self, source: str, registers: bool | None = None) -> IngestReport:
+        """Register and ingest the new files of ``source``'s landing folder: for ``mis``,
+        with ``registers`` True only its pupil registers (``is_register``), with False
+        every other file, with None (the default) all of them.
 
         Files are taken in ``landing_files`` order, and registered, loaded and committed
         in that order (``_Batch``). For ``PARALLEL_SOURCES`` the archiving and reading of
@@ -879,6 +918,9 @@ class Ingestor:
             with _InOrder(self.con, workers, ahead=max(settings.commit_files, 2 * workers)) as q:
                 files = landing_files(self.data_dir, source)
                 for path in files:
+                    rel = path.relative_to(self.data_dir)
+                    if registers is not None and self.is_register(path, rel) != registers:
+                        continue  # the other part's file
                     self._queue(q, source, path, known, first_path, report, stats, hashed)
                     for outcome in q.ready():
                         self._take(batch, report, *outcome)

@@ -109,6 +109,18 @@ def test_a_reference_file_requests_everything_downstream_but_the_term_partitione
     assert "partners/templates" not in keys
 
 
+def test_a_new_mis_extract_requests_both_assets_that_ingest_mis(tick):
+    """mis/ is ingested by raw/pupils (its registers) and raw/mis (the rest): the sensor
+    cannot tell which a new file is for without reading it, so it asks for both."""
+    write(tick.landing / "mis" / "140101" / "marks.csv", b"UPN,Date\n", T0 - 3600)
+    _, cursor = tick(T0, None)
+    result, _ = tick(T0 + 60, cursor)
+    (request,) = result.run_requests
+    keys = {k.to_user_string() for k in request.asset_selection}
+    assert {"raw/pupils", "raw/mis", "staging/pupils", "staging/attendance_marks"} <= keys
+    assert "raw/surveys" not in keys
+
+
 def test_lock_files_and_partial_downloads_never_trigger(tick):
     landing = tick.landing
     write(landing / "partners" / "P01" / "~$template.xlsx", b"lock", T0 - 3600)
