@@ -720,3 +720,37 @@ def test_a_register_is_told_from_its_header_however_little_is_peeked(
     for peek in (16, 200):  # shorter than every header; shorter than arbor's title line
         monkeypatch.setattr(ingest, "REGISTER_PEEK_BYTES", peek)
         assert registers() == expected
+
+
+def test_an_unchanged_mis_folder_is_known_in_both_parts_without_reading_a_file(
+    con, landing, archive, edit_settings, monkeypatch
+):
+    """Telling registers from the rest reads nothing for a file known by its stat: what
+    it was loaded as decides. Only a new file is peeked at, by each part."""
+    from wlz_pipeline import ingest
+
+    edit_settings(ingest={"settled_seconds": 0})
+    _mis_in_parts(con, landing, archive)
+    opened: list[str] = []
+    real_read, real_peek = Path.read_bytes, ingest.Ingestor.is_register
+
+    def read_bytes(self: Path) -> bytes:
+        if landing in self.parents:
+            opened.append(self.name)
+        return real_read(self)
+
+    def is_register(self, path: Path, rel: Path) -> bool:
+        opened.append(f"peek {path.name}")
+        return real_peek(self, path, rel)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(ingest.Ingestor, "is_register", is_register)
+    registers, rest, _ = _mis_in_parts(con, landing, archive)
+    assert opened == []  # reference/ is known by its stats too
+    assert (registers.seen, registers.unread) == (3, 3)
+    assert (rest.seen, rest.unread) == (2, 2)
+    new = landing / "mis" / "140102" / "sims_marks_week2.csv"
+    new.write_bytes(real_read(landing / "mis" / "140102" / "sims_marks.csv") + b"\n")
+    _mis_in_parts(con, landing, archive)
+    # peeked by each part, read whole by the one it belongs to
+    assert opened == ["peek sims_marks_week2.csv"] * 2 + ["sims_marks_week2.csv"]

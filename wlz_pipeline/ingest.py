@@ -478,6 +478,8 @@ class Ingestor:
         self._anchors: dict[str, str | None] | None = None
         self._lookups: PartnerLookups | None = None  # what templates are checked against
         self._partners: set[str] | None = None
+        #: receipt -> loaded as a register (``_in_registers``), read once per scan
+        self._registers_loaded: dict[str, bool] | None = None
         #: numbers the files DuckDB's reader loads, for their scratch tables' names (a
         #: count's next() is atomic: the parsing threads share it)
         self._scans = itertools.count(1)
@@ -877,6 +879,30 @@ class Ingestor:
         except UnreadableFile:
             return False
 
+    def _in_registers(
+        self, path: Path, rel: Path, stats: Mapping[str, tuple[Signature, str]]
+    ) -> bool:
+        """``is_register`` without reading the file when it is known by its stat
+        (``stats``) and was loaded: then what it was loaded as (a CTF file, or an extract
+        of kind ``pupils``) tells. An unchanged folder is then one stat per file for each
+        part, as for any other folder. Peeking at every file of the zone's unchanged
+        ``mis/`` took the registers part 13.5 s with the page cache dropped (0.36 s warm);
+        this way, 0.15 s."""
+        last = stats.get(rel.as_posix())
+        if last is not None and last[0] == file_signature(path.stat()):
+            if self._registers_loaded is None:
+                self._registers_loaded = dict(
+                    self.con.execute(
+                        """SELECT receipt_id, profile = 'ctf' OR list_contains(kinds, 'pupils')
+                           FROM meta.file_registry
+                           WHERE source = 'mis' AND status IN ('ingested', 'superseded')"""
+                    ).fetchall()
+                )
+            loaded = self._registers_loaded.get(f"{last[1]}:{rel.as_posix()}")
+            if loaded is not None:
+                return loaded
+        return self.is_register(path, rel)
+
     def ingest_source(self, source: str, registers: bool | None = None) -> IngestReport:
         """Register and ingest the new files of ``source``'s landing folder: for ``mis``,
         with ``registers`` True only its pupil registers (``is_register``), with False
@@ -889,6 +915,7 @@ class Ingestor:
         thread's scan runs, another file is decoded and hashed or a batch committed."""
         report = IngestReport(source=source)
         self._anchors = self._lookups = self._partners = None  # read again for each scan
+        self._registers_loaded = None
         known = {
             r[0]: (r[1], r[2])
             for r in self.con.execute(
@@ -919,7 +946,7 @@ class Ingestor:
                 files = landing_files(self.data_dir, source)
                 for path in files:
                     rel = path.relative_to(self.data_dir)
-                    if registers is not None and self.is_register(path, rel) != registers:
+                    if registers is not None and self._in_registers(path, rel, stats) != registers:
                         continue  # the other part's file
                     self._queue(q, source, path, known, first_path, report, stats, hashed)
                     for outcome in q.ready():
