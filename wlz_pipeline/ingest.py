@@ -478,8 +478,6 @@ class Ingestor:
         self._anchors: dict[str, str | None] | None = None
         self._lookups: PartnerLookups | None = None  # what templates are checked against
         self._partners: set[str] | None = None
-        #: receipt -> loaded as a register (``_in_registers``), read once per scan
-        self._registers_loaded: dict[str, bool] | None = None
         #: numbers the files DuckDB's reader loads, for their scratch tables' names (a
         #: count's next() is atomic: the parsing threads share it)
         self._scans = itertools.count(1)
@@ -879,30 +877,6 @@ class Ingestor:
         except UnreadableFile:
             return False
 
-    def _in_registers(
-        self, path: Path, rel: Path, stats: Mapping[str, tuple[Signature, str]]
-    ) -> bool:
-        """``is_register`` without reading the file when it is known by its stat
-        (``stats``) and was loaded: then what it was loaded as (a CTF file, or an extract
-        of kind ``pupils``) tells. An unchanged folder is then one stat per file for each
-        part, as for any other folder. Peeking at every file of the zone's unchanged
-        ``mis/`` took the registers part 13.5 s with the page cache dropped (0.36 s warm);
-        this way, 0.15 s."""
-        last = stats.get(rel.as_posix())
-        if last is not None and last[0] == file_signature(path.stat()):
-            if self._registers_loaded is None:
-                self._registers_loaded = dict(
-                    self.con.execute(
-                        """SELECT receipt_id, profile = 'ctf' OR list_contains(kinds, 'pupils')
-                           FROM meta.file_registry
-                           WHERE source = 'mis' AND status IN ('ingested', 'superseded')"""
-                    ).fetchall()
-                )
-            loaded = self._registers_loaded.get(f"{last[1]}:{rel.as_posix()}")
-            if loaded is not None:
-                return loaded
-        return self.is_register(path, rel)
-
     def ingest_source(self, source: str, registers: bool | None = None) -> IngestReport:
         """Register and ingest the new files of ``source``'s landing folder: for ``mis``,
         with ``registers`` True only its pupil registers (``is_register``), with False
@@ -915,13 +889,17 @@ class Ingestor:
         thread's scan runs, another file is decoded and hashed or a batch committed."""
         report = IngestReport(source=source)
         self._anchors = self._lookups = self._partners = None  # read again for each scan
-        self._registers_loaded = None
-        known = {
-            r[0]: (r[1], r[2])
-            for r in self.con.execute(
-                "SELECT receipt_id, file_hash, path FROM meta.file_registry"
+        # every receipt, with whether it was loaded as a pupil register (None: not loaded,
+        # a duplicate or quarantined file)
+        known: dict[str, bool | None] = dict(
+            self.con.execute(
+                """SELECT receipt_id,
+                          CASE WHEN status IN ('ingested', 'superseded')
+                               THEN coalesce(profile = 'ctf' OR list_contains(kinds, 'pupils'),
+                                             false) END
+                   FROM meta.file_registry"""
             ).fetchall()
-        }
+        )
         first_path = dict(
             self.con.execute(
                 """SELECT file_hash, arg_min(path, arrived_at || path) FROM meta.file_registry
@@ -946,9 +924,29 @@ class Ingestor:
                 files = landing_files(self.data_dir, source)
                 for path in files:
                     rel = path.relative_to(self.data_dir)
-                    if registers is not None and self._in_registers(path, rel, stats) != registers:
-                        continue  # the other part's file
-                    self._queue(q, source, path, known, first_path, report, stats, hashed)
+                    # the stat before any read: a write after it changes the stat, so the
+                    # file is hashed again next run, whichever bytes this scan read
+                    sig = file_signature(path.stat())
+                    last = stats.get(rel.as_posix())
+                    # known by its stat: as it was when hashed, and that receipt registered
+                    receipt = f"{last[1]}:{rel.as_posix()}" if last and last[0] == sig else ""
+                    unchanged = receipt in known
+                    if registers is not None:
+                        # a file known by its stat is told by what it was loaded as, not
+                        # peeked at: peeking at every file of the zone's unchanged mis/
+                        # took the registers part 13.5 s with the page cache dropped
+                        # (0.36 s warm); this way, 0.1 s
+                        loaded = known[receipt] if unchanged else None
+                        if loaded is None:
+                            loaded = self.is_register(path, rel)
+                        if loaded != registers:
+                            continue  # the other part's file
+                    if unchanged:
+                        report.seen += 1
+                        report.unchanged += 1
+                        report.unread += 1
+                    else:
+                        self._queue(q, source, path, rel, sig, known, first_path, report, hashed)
                     for outcome in q.ready():
                         self._take(batch, report, *outcome)
                 for outcome in q.rest():
@@ -1015,28 +1013,20 @@ class Ingestor:
         q: _InOrder,
         source: str,
         path: Path,
+        rel: Path,
+        sig: Signature,
         known: Mapping[str, object],
         first_path: dict[str, str],
         report: IngestReport,
-        stats: Mapping[str, tuple[Signature, str]],
         hashed: dict[str, tuple[Signature, str]],
     ) -> None:
-        """Hash a landing file (here, in landing order, so the first of two identical
-        files is the original) and queue what becomes of it, unless it is known: by its
-        stat when that is as it was when the file was last hashed (``stats``), else by
-        its hash. ``hashed`` collects the stat and hash of each file hashed."""
+        """Hash a landing file not known by its stat ``sig`` (here, in landing order, so
+        the first of two identical files is the original) and queue what becomes of it,
+        unless it is known by its hash. ``hashed`` collects the stat and hash of each
+        file hashed."""
         report.seen += 1
-        rel = path.relative_to(self.data_dir)
         rel_path = rel.as_posix()
-        # the stat before the read: a write after it changes the stat, so the file is
-        # hashed again next run, whichever bytes this read got
-        sig = file_signature(path.stat())
         size = sig[0]
-        last = stats.get(rel_path)
-        if last is not None and last[0] == sig and f"{last[1]}:{rel_path}" in known:
-            report.unchanged += 1
-            report.unread += 1
-            return
         # Read once: the bytes hashed are the bytes archived and parsed, even if someone
         # overwrites the landing file meanwhile.
         data = path.read_bytes() if size <= MAX_FILE_BYTES else None
