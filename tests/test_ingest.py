@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from wlz_pipeline.ingest import ingest_all
+from wlz_pipeline.ingest import Ingestor, ingest_all
 from wlz_pipeline.models import build_all
 from wlz_pipeline.sources.duck_csv import SCRATCH
 
@@ -433,7 +433,6 @@ def test_scanned_files_mapping_different_fields_land_in_their_own_columns(tmp_pa
     table, are inserted in one statement: each value lands in its field's column (by
     name, not position), a field a file lacks is NULL, and the rows keep their order."""
     from wlz_pipeline import warehouse
-    from wlz_pipeline.ingest import Ingestor
     from wlz_pipeline.sources.duck_csv import ScannedBody
 
     con = warehouse.connect(tmp_path / "wlz.duckdb")
@@ -556,6 +555,20 @@ def _stats(con) -> dict[str, str]:
 PUPILS = "mis/140102/sims_pupils.csv"
 
 
+def _landing_reads(monkeypatch, landing: Path) -> list[str]:
+    """The names of the landing files read whole (``Path.read_bytes``) from now on."""
+    opened: list[str] = []
+    real_read = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if landing in self.parents:
+            opened.append(self.name)
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    return opened
+
+
 def test_an_unchanged_folder_is_known_without_reading_a_file(
     con, landing, archive, edit_settings, monkeypatch
 ):
@@ -567,15 +580,7 @@ def test_an_unchanged_folder_is_known_without_reading_a_file(
     assert len(stats) == files
     assert stats[PUPILS] == hashlib.sha256((landing / PUPILS).read_bytes()).hexdigest()
     # a second scan opens no landing file
-    opened: list[str] = []
-    real_read = Path.read_bytes
-
-    def read_bytes(self: Path) -> bytes:
-        if landing in self.parents:
-            opened.append(str(self))
-        return real_read(self)
-
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    opened = _landing_reads(monkeypatch, landing)
     again = ingest_all(con, landing, archive)
     assert opened == []
     assert all(r.unread == r.unchanged == r.seen and r.ingested == 0 for r in again.values())
@@ -652,8 +657,6 @@ def test_a_removed_file_is_forgotten_by_the_stats(con, landing, archive, edit_se
 def _mis_in_parts(con, landing, archive) -> tuple:
     """mis/ ingested as the Dagster assets do: its registers, then the rest
     (``raw/pupils``, then ``raw/mis``) -> (the two reports, the paths the first took)."""
-    from wlz_pipeline.ingest import Ingestor
-
     ingest_all(con, landing, archive, sources=("reference",))
     registers = Ingestor(con, landing, archive).ingest_source("mis", registers=True)
     paths = con.execute("SELECT path FROM meta.file_registry WHERE source = 'mis'").fetchall()
@@ -688,8 +691,6 @@ def test_mis_in_two_parts_takes_in_what_one_scan_does(con, landing, archive, tmp
     stray.parent.mkdir()
     shutil.copy(landing / "mis" / "140102" / "sims_pupils.csv", stray)
     stray.write_bytes(stray.read_bytes() + b"\n")  # not a duplicate of the real one
-    from wlz_pipeline.ingest import Ingestor
-
     again = Ingestor(con, landing, archive).ingest_source("mis", registers=True)
     assert (again.seen, again.ingested, again.quarantined) == (3, 0, 0)
     again = Ingestor(con, landing, archive).ingest_source("mis", registers=False)
@@ -731,26 +732,21 @@ def test_an_unchanged_mis_folder_is_known_in_both_parts_without_reading_a_file(
 
     edit_settings(ingest={"settled_seconds": 0})
     _mis_in_parts(con, landing, archive)
-    opened: list[str] = []
-    real_read, real_peek = Path.read_bytes, ingest.Ingestor.is_register
-
-    def read_bytes(self: Path) -> bytes:
-        if landing in self.parents:
-            opened.append(self.name)
-        return real_read(self)
+    marks = (landing / "mis" / "140102" / "sims_marks.csv").read_bytes()
+    opened = _landing_reads(monkeypatch, landing)
+    real_peek = ingest.Ingestor.is_register
 
     def is_register(self, path: Path, rel: Path) -> bool:
         opened.append(f"peek {path.name}")
         return real_peek(self, path, rel)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
     monkeypatch.setattr(ingest.Ingestor, "is_register", is_register)
     registers, rest, _ = _mis_in_parts(con, landing, archive)
     assert opened == []  # reference/ is known by its stats too
     assert (registers.seen, registers.unread) == (3, 3)
     assert (rest.seen, rest.unread) == (2, 2)
     new = landing / "mis" / "140102" / "sims_marks_week2.csv"
-    new.write_bytes(real_read(landing / "mis" / "140102" / "sims_marks.csv") + b"\n")
+    new.write_bytes(marks + b"\n")
     _mis_in_parts(con, landing, archive)
     # peeked by each part, read whole by the one it belongs to
     assert opened == ["peek sims_marks_week2.csv"] * 2 + ["sims_marks_week2.csv"]
