@@ -161,6 +161,63 @@ def test_step_times_from_a_real_run_cover_every_step(landing, tmp_path):
     assert bound["two_at_a_time_seconds"] <= bound["one_at_a_time_seconds"]
 
 
+def test_a_second_run_with_nothing_new_rebuilds_no_table(landing, tmp_path):
+    """The quiet night's evidence: the tables a run built again are read from its
+    materialisations; run the same selection twice and the second builds none."""
+    from assets.resources import WarehouseResource
+    from wlz_pipeline.definitions import ALL_ASSETS, ALL_CHECKS
+
+    wh = tmp_path / "wh" / "wlz.duckdb"
+    selection = 'key:"raw/reference" or key:"staging/anchors" or key:"staging/calendar"'
+    rebuilt = []
+    with dg.DagsterInstance.ephemeral() as instance:
+        for _ in range(2):
+            result = dg.materialize(
+                [*ALL_ASSETS, *ALL_CHECKS],
+                resources={"wlz": WarehouseResource(data_dir=str(landing), warehouse=str(wh))},
+                instance=instance,
+                selection=selection,
+            )
+            rebuilt.append(bench.tables_rebuilt(instance, result.run_id))
+    assert rebuilt[0] == ["staging/anchors", "staging/calendar"]
+    assert rebuilt[1] == []  # materialised again, with rebuilt: false
+
+
+def test_the_quiet_night_is_set_against_the_cold_run_in_the_summary():
+    # quiet night 30 s against a 120 s cold run: 30 / 120 = 25.0 %
+    summary = {
+        "wall_seconds": 30.0,
+        "steps_run": 3,
+        "steps": {
+            "bi__publication": {"seconds": 9.0},
+            "reports__html": {"seconds": 6.3},
+            "raw__mis": {"seconds": 1.5},
+            "never_ended": {"seconds": None},
+        },
+    }
+    q = bench.quiet_night(summary, [], 120.0)
+    assert q["share_of_cold"] == 0.25
+    assert list(q["slowest_steps"]) == ["bi__publication", "reports__html", "raw__mis"]
+    report = {
+        "floor": {
+            "seconds": 40.0,
+            "files": 3,
+            "rows": 10,
+            "duckdb_seconds": 39.0,
+            "workbook_seconds": 1.0,
+        },
+        "cold": {"wall_seconds": 120.0, "peak_rss_mb": 3000.0, "seconds_by_class": {}},
+        "quiet_night": q,
+        "ratios": bench.ratios(40.0, 120.0, 30.0, None, 3000.0),
+    }
+    text = bench.human_summary(report)
+    assert (
+        "quiet night (the same selection, nothing new): 30.0s, 3 steps, 0 tables rebuilt: "
+        "25.0% of the cold run" in text
+    )
+    assert "slowest: bi__publication 9.0s, reports__html 6.3s, raw__mis 1.5s" in text
+
+
 def test_step_times_pairs_start_and_end_events():
     events = [
         (None, "RUN_START", 100.0),

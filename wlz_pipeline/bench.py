@@ -10,6 +10,8 @@ measured in the same invocation.
 - the *incremental night*: one anchor's new week of attendance marks
   (``derive_new_week``) and the returned partner templates, then only what the landing
   sensor would select (``sensor_selection``);
+- the *quiet night*: the same selection again with nothing new (``quiet_night``): the
+  least a night of that selection costs;
 - the *sample*: a cold ``wlz run`` on ``data/sample`` including Dagster start-up.
 
 Benchmarks are not tests: nothing here asserts a time. The pure parts (floor, step times,
@@ -27,7 +29,8 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -700,38 +703,51 @@ def all_cores_busy(cpu_seconds: float | None, cores: int, reference_seconds: flo
     }
 
 
-def read_run(dagster_home: Path, known: set[str] = frozenset()) -> tuple[str | None, list]:
-    """The newest run in ``dagster_home`` not in ``known``, and its events."""
+@contextmanager
+def _instance(dagster_home: Path) -> Iterator:
+    """The Dagster instance of ``dagster_home`` (DAGSTER_HOME set only meanwhile)."""
     import dagster as dg
 
     previous = os.environ.get("DAGSTER_HOME")
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     try:
         with dg.DagsterInstance.get() as instance:
-            runs = [r for r in instance.get_runs() if r.run_id not in known]
-            if not runs:
-                return None, []
-            return runs[0].run_id, run_events(instance, runs[0].run_id)
+            yield instance
     finally:
         if previous is None:
             os.environ.pop("DAGSTER_HOME", None)
         else:
             os.environ["DAGSTER_HOME"] = previous
+
+
+def read_run(dagster_home: Path, known: set[str] = frozenset()) -> tuple[str | None, list]:
+    """The newest run in ``dagster_home`` not in ``known``, and its events."""
+    with _instance(dagster_home) as instance:
+        runs = [r for r in instance.get_runs() if r.run_id not in known]
+        if not runs:
+            return None, []
+        return runs[0].run_id, run_events(instance, runs[0].run_id)
 
 
 def run_ids(dagster_home: Path) -> set[str]:
-    import dagster as dg
+    with _instance(dagster_home) as instance:
+        return {r.run_id for r in instance.get_runs()}
 
-    previous = os.environ.get("DAGSTER_HOME")
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    try:
-        with dg.DagsterInstance.get() as instance:
-            return {r.run_id for r in instance.get_runs()}
-    finally:
-        if previous is None:
-            os.environ.pop("DAGSTER_HOME", None)
-        else:
-            os.environ["DAGSTER_HOME"] = previous
+
+def tables_rebuilt(instance, run_id: str) -> list[str]:  # noqa: ANN001
+    """The assets a run materialised with ``rebuilt: true`` in their metadata: the tables
+    it built again (``assets/models.py`` and the Python marts record whether their inputs
+    had changed); a table whose inputs had not changed is materialised ``rebuilt: false``."""
+    out = set()
+    for entry in instance.all_logs(run_id):
+        ev = entry.dagster_event
+        if ev is None or ev.event_type_value != "ASSET_MATERIALIZATION":
+            continue
+        materialization = ev.event_specific_data.materialization
+        rebuilt = materialization.metadata.get("rebuilt")
+        if rebuilt is not None and getattr(rebuilt, "value", rebuilt) is True:
+            out.add(materialization.asset_key.to_user_string())
+    return sorted(out)
 
 
 def measured_run(
@@ -894,6 +910,25 @@ def run_summary(m: RunMeasure, check_steps: set[str]) -> dict:
     }
 
 
+def quiet_night(summary: dict, rebuilt: list[str], cold_seconds: float) -> dict:
+    """The incremental night's selection run again with nothing new landed: every table
+    is left as it is (``tables_rebuilt`` lists any that was not), yet each selected step
+    still runs (start-up, its events, the check that its inputs did not change) and the
+    publication and the reports are built whole. ``share_of_cold`` is the least a night of
+    this selection can take, set against the cold run as the incremental target is."""
+    return {
+        **summary,
+        "tables_rebuilt": rebuilt,
+        "share_of_cold": round(summary["wall_seconds"] / cold_seconds, 4),
+        "slowest_steps": dict(
+            sorted(
+                ((k, round(v["seconds"], 2)) for k, v in summary["steps"].items() if v["seconds"]),
+                key=lambda kv: -kv[1],
+            )[:5]
+        ),
+    }
+
+
 def floor_drift(before_seconds: float, after_seconds: float, cold_seconds: float) -> dict:
     """The floor measured again after the cold run, on the same files: how far the
     machine's speed moved while the cold run ran, and the cold run over that second floor.
@@ -931,6 +966,15 @@ def human_summary(report: dict) -> str:
     inc = report.get("incremental")
     if inc:
         lines.append(f"incremental: {inc['wall_seconds']:.1f}s, {inc['steps_run']} steps")
+    q = report.get("quiet_night")
+    if q:
+        slowest = ", ".join(f"{k} {v:.1f}s" for k, v in q["slowest_steps"].items())
+        lines.append(
+            f"quiet night (the same selection, nothing new): {q['wall_seconds']:.1f}s, "
+            f"{q['steps_run']} steps, {len(q['tables_rebuilt'])} tables rebuilt: "
+            f"{q['share_of_cold']:.1%} of the cold run, the least a night of this selection "
+            f"takes (slowest: {slowest})"
+        )
     for name in ("cold", "incremental"):
         b = (report.get(name) or {}).get("side_by_side") or {}
         if b.get("available"):
@@ -1036,6 +1080,13 @@ def run_bench(
     echo(f"incremental: {inc.wall_seconds:.1f}s, rc {inc.returncode}")
     new_rel = week.path.relative_to(landing).as_posix()
     statuses = file_statuses(wh, [new_rel, *returned])
+    # the same selection again with nothing new: what a night of it costs however little
+    # changed (quiet_night)
+    echo("quiet night (nothing new; the same selection) ...")
+    quiet = measured_run(landing, wh, home, work_dir / "quiet.log", select=select)
+    with _instance(home) as instance:
+        quiet_rebuilt = tables_rebuilt(instance, quiet.run_id) if quiet.run_id else []
+    echo(f"quiet night: {quiet.wall_seconds:.1f}s, rc {quiet.returncode}")
 
     sample_m = None
     if sample:
@@ -1100,6 +1151,7 @@ def run_bench(
             # over_reference: over the cold run (the incremental target is 10 % of it)
             "all_cores_busy": all_cores_busy(inc.cpu_seconds, cores, cold.wall_seconds),
         },
+        "quiet_night": quiet_night(run_summary(quiet, checks), quiet_rebuilt, cold.wall_seconds),
         "sample": None
         if sample_m is None
         else {
@@ -1123,6 +1175,9 @@ def run_bench(
             "floor: each file scanned once on its own; page cache warmed first (untimed)",
             "floor.drift: the floor measured again after the cold run; the ratios to the "
             "floor use the faster of the two (floor.drift.quoted_seconds)",
+            "quiet_night: the incremental night's selection run again with nothing new; "
+            "share_of_cold has no target of its own: it is the least the incremental "
+            "night of that selection can take",
             "returned templates: the ones the zone generator held back "
             "(MANIFEST.json held_back), new content, so ingestion takes them in",
         ],
