@@ -161,6 +161,22 @@ def test_step_times_from_a_real_run_cover_every_step(landing, tmp_path):
     assert bound["two_at_a_time_seconds"] <= bound["one_at_a_time_seconds"]
 
 
+def _summary_of(floor_seconds: float, cold_seconds: float, ratios: dict, **parts) -> str:
+    """``human_summary`` of a report with a floor of ``floor_seconds`` (one second of it
+    the workbooks), a cold run and the other ``parts`` (``drift=`` goes in the floor)."""
+    floor = {
+        "seconds": floor_seconds,
+        "files": 3,
+        "rows": 10,
+        "duckdb_seconds": floor_seconds - 1.0,
+        "workbook_seconds": 1.0,
+    }
+    if "drift" in parts:
+        floor["drift"] = parts.pop("drift")
+    cold = {"wall_seconds": cold_seconds, "peak_rss_mb": 3000.0, "seconds_by_class": {}}
+    return bench.human_summary({"floor": floor, "cold": cold, "ratios": ratios, **parts})
+
+
 def test_a_second_run_with_nothing_new_rebuilds_no_table(landing, tmp_path):
     """The quiet night's evidence: the tables a run built again are read from its
     materialisations; run the same selection twice and the second builds none."""
@@ -198,19 +214,7 @@ def test_the_quiet_night_is_set_against_the_cold_run_in_the_summary():
     q = bench.quiet_night(summary, [], 120.0)
     assert q["share_of_cold"] == 0.25
     assert list(q["slowest_steps"]) == ["bi__publication", "reports__html", "raw__mis"]
-    report = {
-        "floor": {
-            "seconds": 40.0,
-            "files": 3,
-            "rows": 10,
-            "duckdb_seconds": 39.0,
-            "workbook_seconds": 1.0,
-        },
-        "cold": {"wall_seconds": 120.0, "peak_rss_mb": 3000.0, "seconds_by_class": {}},
-        "quiet_night": q,
-        "ratios": bench.ratios(40.0, 120.0, 30.0, None, 3000.0),
-    }
-    text = bench.human_summary(report)
+    text = _summary_of(40.0, 120.0, bench.ratios(40.0, 120.0, 30.0, None, 3000.0), quiet_night=q)
     assert (
         "quiet night (the same selection, nothing new): 30.0s, 3 steps, 0 tables rebuilt: "
         "25.0% of the cold run" in text
@@ -289,19 +293,7 @@ def test_floor_drift_brackets_the_cold_run_and_the_summary_says_so():
         "quoted": "before",  # the faster floor: 40 s
         "quoted_seconds": 40.0,
     }
-    report = {
-        "floor": {
-            "seconds": 40.0,
-            "files": 3,
-            "rows": 10,
-            "duckdb_seconds": 39.0,
-            "workbook_seconds": 1.0,
-            "drift": d,
-        },
-        "cold": {"wall_seconds": 150.0, "peak_rss_mb": 3000.0, "seconds_by_class": {}},
-        "ratios": bench.ratios(40.0, 150.0, 30.0, None, 3000.0),
-    }
-    text = bench.human_summary(report)
+    text = _summary_of(40.0, 150.0, bench.ratios(40.0, 150.0, 30.0, None, 3000.0), drift=d)
     assert "floor again after the cold run: 44.0s (1.10x the first)" in text
     assert "3.75x / 3.41x the floors (the target is quoted on the faster: the first)" in text
     assert "cold_over_floor: 3.750 (target < 3) NOT met" in text  # quoted on the first
@@ -318,19 +310,7 @@ def test_a_floor_slowed_by_the_machine_does_not_make_the_target_look_met():
     assert r["cold_over_floor"] == {"value": 4.5, "target": 3.0, "met": False}
     busy = bench.all_cores_busy(258.0, 2, d["quoted_seconds"])  # 258 CPU-s / 2 cores = 129 s
     assert busy["seconds"] == 129.0 and busy["over_reference"] == pytest.approx(3.5833, abs=1e-4)
-    report = {
-        "floor": {
-            "seconds": 80.0,
-            "files": 3,
-            "rows": 10,
-            "duckdb_seconds": 79.0,
-            "workbook_seconds": 1.0,
-            "drift": d,
-        },
-        "cold": {"wall_seconds": 162.0, "peak_rss_mb": 3000.0, "seconds_by_class": {}},
-        "ratios": r,
-    }
-    text = bench.human_summary(report)
+    text = _summary_of(80.0, 162.0, r, drift=d)
     assert "2.02x / 4.50x the floors (the target is quoted on the faster: the second)" in text
     assert "cold_over_floor: 4.500 (target < 3) NOT met" in text
 
