@@ -293,8 +293,13 @@ def step_times(events: Iterable[tuple[str | None, str, float]]) -> dict[str, dic
 
 def run_events(instance, run_id: str) -> list[tuple[str | None, str, float]]:  # noqa: ANN001
     """(step_key, event type, timestamp) of a run's Dagster events, in order."""
+    return events_of(instance.all_logs(run_id))
+
+
+def events_of(entries: Iterable) -> list[tuple[str | None, str, float]]:
+    """``run_events`` of a run's event log entries (``instance.all_logs``)."""
     out = []
-    for entry in instance.all_logs(run_id):
+    for entry in entries:
         ev = entry.dagster_event
         if ev is not None:
             out.append((entry.step_key or ev.step_key, ev.event_type_value, entry.timestamp))
@@ -612,6 +617,8 @@ class RunMeasure:
     run_id: str | None = None
     run_seconds: float | None = None  # RUN_START to its end, from the events
     steps: dict[str, dict] = field(default_factory=dict)
+    #: the tables the run built again (``tables_rebuilt``)
+    tables_rebuilt: list[str] = field(default_factory=list)
     #: user + system CPU of the process and of the children it waited for (``os.wait4``)
     cpu_seconds: float | None = None
 
@@ -721,12 +728,12 @@ def _instance(dagster_home: Path) -> Iterator:
 
 
 def read_run(dagster_home: Path, known: set[str] = frozenset()) -> tuple[str | None, list]:
-    """The newest run in ``dagster_home`` not in ``known``, and its events."""
+    """The newest run in ``dagster_home`` not in ``known``, and its event log entries."""
     with _instance(dagster_home) as instance:
         runs = [r for r in instance.get_runs() if r.run_id not in known]
         if not runs:
             return None, []
-        return runs[0].run_id, run_events(instance, runs[0].run_id)
+        return runs[0].run_id, list(instance.all_logs(runs[0].run_id))
 
 
 def run_ids(dagster_home: Path) -> set[str]:
@@ -734,12 +741,13 @@ def run_ids(dagster_home: Path) -> set[str]:
         return {r.run_id for r in instance.get_runs()}
 
 
-def tables_rebuilt(instance, run_id: str) -> list[str]:  # noqa: ANN001
-    """The assets a run materialised with ``rebuilt: true`` in their metadata: the tables
-    it built again (``assets/models.py`` and the Python marts record whether their inputs
-    had changed); a table whose inputs had not changed is materialised ``rebuilt: false``."""
+def tables_rebuilt(entries: Iterable) -> list[str]:
+    """The assets a run materialised with ``rebuilt: true`` in their metadata, from its
+    event log entries: the tables it built again (``assets/models.py`` and the Python
+    marts record whether their inputs had changed); a table whose inputs had not changed
+    is materialised ``rebuilt: false``."""
     out = set()
-    for entry in instance.all_logs(run_id):
+    for entry in entries:
         ev = entry.dagster_event
         if ev is None or ev.event_type_value != "ASSET_MATERIALIZATION":
             continue
@@ -755,9 +763,11 @@ def measured_run(
 ) -> RunMeasure:
     known = run_ids(dagster_home) if (dagster_home / "storage").exists() else set()
     m = run_wlz(data_dir, warehouse, dagster_home, log, **kw)
-    m.run_id, events = read_run(dagster_home, known)
+    m.run_id, entries = read_run(dagster_home, known)
+    events = events_of(entries)
     m.steps = step_times(events)
     m.run_seconds = run_window(events)
+    m.tables_rebuilt = tables_rebuilt(entries)
     return m
 
 
@@ -903,6 +913,7 @@ def run_summary(m: RunMeasure, check_steps: set[str]) -> dict:
         "log": m.log,
         "steps_run": len(steps),
         "steps_failed": sorted(k for k, v in steps.items() if v["status"] == "failure"),
+        "tables_rebuilt": m.tables_rebuilt,
         "seconds_by_class": seconds_by_class(m.steps, check_steps),
         "steps": {
             k: {kk: v[kk] for kk in ("seconds", "status", "class")} for k, v in steps.items()
@@ -910,7 +921,7 @@ def run_summary(m: RunMeasure, check_steps: set[str]) -> dict:
     }
 
 
-def quiet_night(summary: dict, rebuilt: list[str], cold_seconds: float) -> dict:
+def quiet_night(summary: dict, cold_seconds: float) -> dict:
     """The incremental night's selection run again with nothing new landed: every table
     is left as it is (``tables_rebuilt`` lists any that was not), yet each selected step
     still runs (start-up, its events, the check that its inputs did not change) and the
@@ -918,7 +929,6 @@ def quiet_night(summary: dict, rebuilt: list[str], cold_seconds: float) -> dict:
     this selection can take, set against the cold run as the incremental target is."""
     return {
         **summary,
-        "tables_rebuilt": rebuilt,
         "share_of_cold": round(summary["wall_seconds"] / cold_seconds, 4),
         "slowest_steps": dict(
             sorted(
@@ -1084,8 +1094,6 @@ def run_bench(
     # changed (quiet_night)
     echo("quiet night (nothing new; the same selection) ...")
     quiet = measured_run(landing, wh, home, work_dir / "quiet.log", select=select)
-    with _instance(home) as instance:
-        quiet_rebuilt = tables_rebuilt(instance, quiet.run_id) if quiet.run_id else []
     echo(f"quiet night: {quiet.wall_seconds:.1f}s, rc {quiet.returncode}")
 
     sample_m = None
@@ -1151,7 +1159,7 @@ def run_bench(
             # over_reference: over the cold run (the incremental target is 10 % of it)
             "all_cores_busy": all_cores_busy(inc.cpu_seconds, cores, cold.wall_seconds),
         },
-        "quiet_night": quiet_night(run_summary(quiet, checks), quiet_rebuilt, cold.wall_seconds),
+        "quiet_night": quiet_night(run_summary(quiet, checks), cold.wall_seconds),
         "sample": None
         if sample_m is None
         else {
