@@ -167,6 +167,41 @@ def _terminated_job() -> dg.JobDefinition:
     return _job([first, _simple("second", deps=["first"]), _simple("slow_other", 1.0)])
 
 
+def _table(name: str, rebuilt: bool, **kwargs) -> dg.AssetsDefinition:
+    """A table as assets/models.py materialises it: ``rebuilt`` says whether it was built
+    again (its inputs had changed)."""
+
+    @dg.asset(name=name, **kwargs)
+    def _t() -> dg.MaterializeResult:
+        PROBE.step(name, 0.0)
+        return dg.MaterializeResult(metadata={"rebuilt": rebuilt})
+
+    return _t
+
+
+def _checked(name: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(asset=name, name=f"{name}_suite", blocking=False)
+    def _c() -> dg.AssetCheckResult:
+        PROBE.step(f"{name}_suite", 0.0)
+        return dg.AssetCheckResult(passed=True)
+
+    return _c
+
+
+def _nothing_rebuilt_job() -> dg.JobDefinition:
+    return _job(
+        [_table("same", False), _table("also_same", False, deps=["same"])],
+        [_checked("same"), _checked("also_same")],
+    )
+
+
+def _one_rebuilt_job() -> dg.JobDefinition:
+    return _job(
+        [_table("same", False), _table("changed", True, deps=["same"])],
+        [_checked("same"), _checked("changed")],
+    )
+
+
 def _job(assets: list, checks: list | None = None) -> dg.JobDefinition:
     defs = dg.Definitions(
         assets=assets,
@@ -241,6 +276,45 @@ def test_a_step_waiting_for_checks_that_need_it_starts_anyway():
     result = _run(_after_checks_upstream_of_a_check_job, 2)
     assert result.success
     assert [n for n, w, _ in PROBE.seen if w == "start"] == ["p", "q", "q_looked_at"]
+
+
+@pytest.fixture
+def gx_imports(monkeypatch):
+    """Records, instead of importing GX, when the executor starts the import."""
+    from wlz_pipeline import executor
+
+    started = threading.Event()
+
+    def record() -> None:
+        PROBE.seen.append(("gx_import", "start", frozenset()))
+        started.set()
+
+    monkeypatch.setattr(executor, "_import_gx", record)
+    return started
+
+
+def test_a_run_that_rebuilds_no_table_does_not_import_gx(gx_imports):
+    # a night with nothing new: every suite keeps its stored outcome, GX is never needed
+    result = _run(_nothing_rebuilt_job, 2)
+    assert result.success
+    assert result.built == {"same", "also_same"}
+    assert not gx_imports.wait(1.0)
+    assert "gx_import" not in {n for n, _, _ in PROBE.seen}
+
+
+def test_gx_is_imported_once_a_table_has_been_rebuilt(gx_imports):
+    result = _run(_one_rebuilt_job, 2)
+    assert result.success
+    assert gx_imports.wait(30)
+    assert [n for n, _, _ in PROBE.seen].count("gx_import") == 1
+    # not for the unchanged table before it: only after the rebuilt one had materialised
+    assert PROBE.index("gx_import", "start") > PROBE.index("changed", "end")
+
+
+def test_one_step_at_a_time_leaves_the_import_to_the_gx_worker(gx_imports):
+    result = _run(_one_rebuilt_job, 1)
+    assert result.success
+    assert not gx_imports.wait(1.0)
 
 
 # -- failures, blocking checks, retries ---------------------------------------------------

@@ -746,16 +746,15 @@ def tables_rebuilt(entries: Iterable) -> list[str]:
     event log entries: the tables it built again (``assets/models.py`` and the Python
     marts record whether their inputs had changed); a table whose inputs had not changed
     is materialised ``rebuilt: false``."""
-    out = set()
-    for entry in entries:
-        ev = entry.dagster_event
-        if ev is None or ev.event_type_value != "ASSET_MATERIALIZATION":
-            continue
-        materialization = ev.event_specific_data.materialization
-        rebuilt = materialization.metadata.get("rebuilt")
-        if rebuilt is not None and getattr(rebuilt, "value", rebuilt) is True:
-            out.add(materialization.asset_key.to_user_string())
-    return sorted(out)
+    from wlz_pipeline.executor import rebuilt_table
+
+    return sorted(
+        {
+            entry.dagster_event.asset_key.to_user_string()
+            for entry in entries
+            if entry.dagster_event is not None and rebuilt_table(entry.dagster_event)
+        }
+    )
 
 
 def measured_run(

@@ -122,6 +122,29 @@ def _import_gx() -> None:
         log.warning("importing GX ahead of the suites failed", exc_info=True)
 
 
+def rebuilt_table(event) -> bool:  # noqa: ANN001 - a DagsterEvent
+    """Whether ``event`` materialised a table that was built again (``rebuilt: true`` in
+    its metadata: assets/models.py, the Python marts); one left as it was says false."""
+    if event.event_type_value != "ASSET_MATERIALIZATION":
+        return False
+    rebuilt = event.event_specific_data.materialization.metadata.get("rebuilt")
+    return rebuilt is not None and getattr(rebuilt, "value", rebuilt) is True
+
+
+class _GxImport:
+    """Imports GX on a thread of its own after the run's first rebuilt table (``after``
+    each event), once, when ``wanted``."""
+
+    def __init__(self, wanted: bool) -> None:
+        self.wanted = wanted
+        self.started = False
+
+    def after(self, event) -> None:  # noqa: ANN001 - a DagsterEvent
+        if self.wanted and not self.started and rebuilt_table(event):
+            self.started = True
+            threading.Thread(target=_import_gx, name="wlz-gx-import", daemon=True).start()
+
+
 def _run_step(key: int, step_context, events: queue.Queue) -> None:  # noqa: ANN001
     """Run one attempt of a step (``key`` names the attempt: a step asking for a retry is
     started again while its first attempt's thread is still winding down)."""
@@ -152,11 +175,12 @@ def threaded_plan_iterator(job_context, execution_plan, concurrent_steps: int) -
     limit = max(1, concurrent_steps)
     steps_in_order = execution_plan.get_steps_to_execute_in_topo_order()
     checks = check_steps(job_context.job_def, steps_in_order)
-    if limit > 1 and checks:
-        # GX validates in this process: import it (5-12 s) beside the first steps, as the
-        # GX worker does in its process when steps run one at a time, not in the first
-        # suite, which would wait for it
-        threading.Thread(target=_import_gx, name="wlz-gx-import", daemon=True).start()
+    # GX validates in this process: import it (5-12 s) beside the steps once a table has
+    # been rebuilt (its suite will validate), as the GX worker does in its process when
+    # steps run one at a time, not in the first suite, which would wait for it; a run
+    # that rebuilds nothing (a night with nothing new) validates nothing and never
+    # imports it
+    gx_import = _GxImport(wanted=limit > 1 and bool(checks))
     events: queue.Queue = queue.Queue()
     compute_log_manager = job_context.instance.compute_log_manager
     step_keys = [s.key for s in steps_in_order]
@@ -268,6 +292,7 @@ def threaded_plan_iterator(job_context, execution_plan, concurrent_steps: int) -
                     running[key][1].append(event)
                     yield event
                     active.handle_event(event)
+                    gx_import.after(event)
                     if event.event_type in _FINAL:  # not one that asks for a retry
                         checks_left.discard(event.step_key)
             if crash is not None:

@@ -177,6 +177,36 @@ def test_gx_keeps_a_bounded_history_of_results_and_pages(tmp_path, monkeypatch):
     assert all(run in index for run in runs[3]) and min(runs[2]) not in index
 
 
+def test_the_data_docs_index_is_rebuilt_only_when_a_result_has_changed(tmp_path, monkeypatch):
+    """The publication asks for the index every run; a night on which no suite validated
+    leaves it as it is (without GX), and a new result rebuilds it."""
+    from wlz_pipeline.quality import gx_duckdb
+
+    wh = _warehouse(tmp_path, [(VALID_UPNS[0], 1, "f1", 2)])
+    suite = _suite(tmp_path)
+    assert gx_duckdb.build_data_docs_index(wh) is None  # nothing validated yet
+    gx_duckdb.validate_table(wh, "staging.t", suite)
+    index = gx_duckdb.build_data_docs_index(wh)
+    assert index == gx_duckdb.data_docs_index(wh)
+    builds: list = []
+    real = gx_duckdb._build_index
+    monkeypatch.setattr(gx_duckdb, "_build_index", lambda w: builds.append(w) or real(w))
+    before = index.stat().st_mtime_ns
+    assert gx_duckdb.build_data_docs_index(wh) == index
+    assert builds == [] and index.stat().st_mtime_ns == before
+    # a new result: the index lists it
+    gx_duckdb.validate_table(wh, "staging.t", suite)
+    newest = max(
+        p.name for p in (gx_duckdb.gx_root(wh) / "gx/uncommitted/validations/t").glob("*/*")
+    )
+    assert newest not in index.read_text(encoding="utf-8")
+    assert gx_duckdb.build_data_docs_index(wh) == index
+    assert len(builds) == 1 and newest in index.read_text(encoding="utf-8")
+    # a deleted index is built again
+    index.unlink()
+    assert gx_duckdb.build_data_docs_index(wh) == index and len(builds) == 2
+
+
 def test_a_failing_suite_rebuilds_the_data_docs_index_at_once(tmp_path):
     from wlz_pipeline.quality import gx_duckdb
 
