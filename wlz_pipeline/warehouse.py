@@ -94,6 +94,11 @@ CREATE TABLE IF NOT EXISTS meta.suite_outcomes (  -- quality/gx_duckdb.validate_
     outcomes     VARCHAR NOT NULL,        -- JSON: per expectation, result and row examples
     validated_at TIMESTAMP NOT NULL
 );
+CREATE TABLE IF NOT EXISTS meta.table_previews (  -- dictionary.cached_preview
+    table_name   VARCHAR PRIMARY KEY,
+    content      VARCHAR NOT NULL,        -- the table's content version it was made from
+    preview      VARCHAR NOT NULL         -- Markdown of aggregates (never an identifier)
+);
 CREATE TABLE IF NOT EXISTS meta.value_map (
     profile      VARCHAR NOT NULL,
     field        VARCHAR NOT NULL,
