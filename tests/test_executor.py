@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -315,6 +317,123 @@ def test_one_step_at_a_time_leaves_the_import_to_the_gx_worker(gx_imports):
     result = _run(_one_rebuilt_job, 1)
     assert result.success
     assert not gx_imports.wait(1.0)
+
+
+#: A run in a fresh interpreter (nothing imported but what a run's process has): its one
+#: table records whether ``sqlalchemy.orm`` was imported when the step started.
+_FRESH_RUN = """
+import sys
+
+import dagster as dg
+
+from assets.resources import in_process_executor
+
+
+@dg.asset
+def table() -> dg.MaterializeResult:
+    print("orm imported at the step's start:", "sqlalchemy.orm" in sys.modules)
+    return dg.MaterializeResult(metadata={"rebuilt": False})
+
+
+@dg.asset_check(asset="table")
+def table_suite() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
+def probe_job() -> dg.JobDefinition:
+    defs = dg.Definitions(
+        assets=[table],
+        asset_checks=[table_suite],
+        jobs=[dg.define_asset_job("probe", executor_def=in_process_executor)],
+    )
+    return defs.resolve_job_def("probe")
+
+
+if __name__ == "__main__":
+    assert "sqlalchemy.orm" not in sys.modules
+    with dg.instance_for_test() as instance:
+        result = dg.execute_job(
+            dg.reconstructable(probe_job),
+            instance=instance,
+            run_config={"execution": {"config": {"concurrent_steps": int(sys.argv[1])}}},
+        )
+    assert result.success
+"""
+
+
+@pytest.mark.parametrize(("concurrent_steps", "imported"), [(2, True), (1, False)])
+def test_what_the_gx_import_races_with_is_imported_before_any_step_starts(
+    tmp_path: Path, concurrent_steps: int, imported: bool
+):
+    # Side by side, GX is imported on a thread while steps run, and its import of
+    # sqlalchemy.orm once made a step's Dagster query fail on a half-imported module:
+    # it is imported before the first step. One step at a time, GX is imported in the
+    # GX worker's process, and nothing here imports it (the case that shows the first
+    # is the executor's doing, not the interpreter's).
+    script = tmp_path / "fresh_run.py"
+    script.write_text(_FRESH_RUN, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, str(script), str(concurrent_steps)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"orm imported at the step's start: {imported}" in done.stdout
+
+
+#: GX imported on a thread while another thread builds SQLAlchemy queries as Dagster's event
+#: log does on every step's thread (``select`` inspects each of its columns): what the
+#: executor imports first (``IMPORT_BEFORE_STEPS``) is imported before either starts.
+_RACE = """
+import importlib
+import threading
+import time
+
+import sqlalchemy as sa
+
+from wlz_pipeline.executor import IMPORT_BEFORE_STEPS
+
+for module in IMPORT_BEFORE_STEPS:
+    importlib.import_module(module)
+errors = []
+done = threading.Event()
+
+
+def query():
+    while not done.is_set():
+        try:
+            sa.select(sa.literal(1))
+            sa.inspection.inspect(1, raiseerr=False)
+        except Exception as exc:
+            errors.append(repr(exc))
+            return
+        time.sleep(0.001)  # lets the import have the interpreter most of the time
+
+
+thread = threading.Thread(target=query)
+thread.start()
+import great_expectations  # noqa: E402,F401
+
+done.set()
+thread.join()
+print("errors:", errors)
+"""
+
+
+def test_queries_on_other_threads_do_not_fail_while_gx_is_imported():
+    # Without the imports first, each of six runs of this test failed with
+    # "partially initialized module 'sqlalchemy.orm.exc'"; with them, none did.
+    done = subprocess.run(
+        [sys.executable, "-c", _RACE],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "errors: []" in done.stdout, done.stdout
 
 
 # -- failures, blocking checks, retries ---------------------------------------------------
