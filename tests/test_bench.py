@@ -279,6 +279,30 @@ def test_ratios_and_target_flags():
     assert r["sample_seconds"] == {"value": None, "target": 60.0, "met": None}
 
 
+def test_a_ratio_of_a_run_that_failed_is_not_met_whatever_its_value():
+    # a night that failed part-way measures less work: 13 s of a 130 s cold run is 0.1,
+    # 12 s would be 0.0923 and look met; the cold run's own ratios are unaffected
+    r = bench.ratios(40.0, 130.0, 26.0, 12.0, 2500.0, 22.0, failed=["incremental"])
+    assert r["incremental_share"]["value"] == 0.0923  # 12/130
+    assert r["incremental_share"]["met"] is False
+    assert r["incremental_share"]["runs_failed"] == ["incremental"]
+    assert r["cold_over_floor"] == {"value": 3.25, "target": 3.0, "met": False}  # 130/40
+    assert r["validation_share"] == {"value": 0.2, "target": 0.25, "met": True}  # 26/130
+    assert r["sample_seconds"] == {"value": 22.0, "target": 60.0, "met": True}
+    # a failed cold run spoils every ratio measured on it, the incremental share included
+    r = bench.ratios(40.0, 100.0, 20.0, 8.0, 2500.0, 22.0, failed=["cold"])
+    assert [n for n, v in r.items() if v["met"] is False] == [
+        "cold_over_floor",
+        "validation_share",
+        "incremental_share",
+        "peak_rss_mb",
+    ]
+    assert r["sample_seconds"]["met"] is True
+    text = _summary_of(40.0, 100.0, r)
+    assert "validation_share: 0.200 (target < 0.25) NOT met (cold run failed)" in text
+    assert "incremental_share: 0.080 (target < 0.1) NOT met (cold run failed)" in text
+
+
 def test_floor_drift_brackets_the_cold_run_and_the_summary_says_so():
     # floor 40 s before the cold run and 44 s after it (the machine 10 % slower); cold
     # run 150 s: 44 / 40 = 1.1; 150 / 40 = 3.75x the first floor, 150 / 44 = 3.4091x the second

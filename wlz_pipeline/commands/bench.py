@@ -67,6 +67,7 @@ def bench(
         for name, m in (
             ("cold", report["cold"]),
             ("incremental", report["incremental"]),
+            ("quiet night", report["quiet_night"]),
             ("sample", report["sample"] or {"returncode": 0}),
         )
         if m["returncode"] != 0
