@@ -62,16 +62,7 @@ def bench(
     path.write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     console.print(human_summary(report), highlight=False)
     console.print(f"report: {path}")
-    failed = [
-        name
-        for name, m in (
-            ("cold", report["cold"]),
-            ("incremental", report["incremental"]),
-            ("quiet night", report["quiet_night"]),
-            ("sample", report["sample"] or {"returncode": 0}),
-        )
-        if m["returncode"] != 0
-    ]
+    failed = report["runs_failed"]
     if failed:
         console.print(f"[red]pipeline run failed: {', '.join(failed)} (see the logs)[/red]")
         raise typer.Exit(1)
