@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 import shutil
+import string
 import threading
 from dataclasses import asdict, dataclass, field
 from functools import cache
@@ -46,10 +47,107 @@ class SuiteError(ValueError):
     """A suite file is unreadable or describes an invalid expectation."""
 
 
+#: GX's count of an unexpected-rows query's rows: the query, wrapped
+#: (great_expectations/expectations/metrics/query_metrics/query_row_count/query_row_count.py).
+_ROW_COUNT_SQL = re.compile(
+    r"SELECT COUNT\(\*\) as unexpected_row_count "
+    r"FROM \((?P<query>.*)\) AS substituted_batch_subquery",
+    re.S,
+)
+#: The column of the total beside the rows kept (``UnexpectedRows``).
+_TOTAL_COLUMN = "__wlz_unexpected_rows_total"
+
+
+def formatted_query_pattern(query: str) -> re.Pattern[str] | None:
+    """A pattern matching ``query`` as GX formats it, whatever GX puts for ``{batch}``
+    (``str.format``: doubled braces become single, every ``{batch}`` the same text);
+    None for a query with any other field (GX would fill it from query parameters)."""
+    parts: list[str] = []
+    seen_batch = False
+    for literal, field_name, _, _ in string.Formatter().parse(query):
+        parts.append(re.escape(literal))
+        if field_name is None:
+            continue
+        if field_name != "batch":
+            return None
+        parts.append("(?P=batch)" if seen_batch else "(?P<batch>.+?)")
+        seen_batch = True
+    return re.compile("".join(parts), re.S)
+
+
+class UnexpectedRows:
+    """Each unexpected-rows query of the suite being validated, run once.
+
+    GX's ``unexpected_rows_expectation`` resolves two metrics from its query, each by a
+    query of its own: the rows (it keeps the first ``MAX_RESULT_RECORDS``, 200, for the
+    result's details) and their count (query_table.py, query_row_count.py). So every such
+    query ran twice, about a quarter of a zone validation's time (issue 9). And the rows
+    were all fetched into Python (``result.freeze()`` reads every row), so a check that
+    failed on most of the 23 M attendance marks would have held them all in memory.
+
+    Here the first of the two that GX asks for runs the query once, as
+    ``SELECT *, count(*) OVER () ... LIMIT 200``: DuckDB counts every row and returns at
+    most 200; the other metric is answered from that (the count by a one-row query, so
+    GX reads both as results of its engine). Only queries of the suite's own
+    expectations are recognised (``formatted_query_pattern``); any other query GX runs,
+    or a query shape a GX upgrade changes, goes to DuckDB as before."""
+
+    def __init__(self, queries: list[str]) -> None:
+        self.patterns = [p for p in map(formatted_query_pattern, queries) if p is not None]
+        self.done: dict[str, tuple[int, Any, int]] = {}  # query -> (total, rows, width)
+        self.runs = 0  # queries run by this (each counted once, for tests and logs)
+
+    @classmethod
+    def of_suite(cls, suite: Any) -> UnexpectedRows:
+        return cls(
+            [
+                q
+                for e in suite.expectations
+                if isinstance(q := getattr(e, "unexpected_rows_query", None), str)
+            ]
+        )
+
+    def answer(self, engine: Any, sql: str) -> Any | None:
+        """GX's result for ``sql`` if it is one of the two metrics of a known query
+        (running that query if neither has been asked for yet), else None."""
+        import sqlalchemy as sa
+
+        count = _ROW_COUNT_SQL.fullmatch(sql)
+        query = count.group("query") if count else sql
+        if query not in self.done:
+            if not any(p.fullmatch(query) for p in self.patterns):
+                return None
+            from great_expectations.constants import MAX_RESULT_RECORDS
+
+            bounded = sa.text(
+                f"SELECT *, count(*) OVER () AS {_TOTAL_COLUMN} FROM ({query}) "
+                f"AS wlz_unexpected_rows LIMIT {int(MAX_RESULT_RECORDS)}"
+            )
+            with engine.get_connection() as connection:
+                rows = engine._execute_query_with_recovery(connection, bounded).freeze()
+            self.runs += 1
+            data = rows.data
+            width = len(rows.metadata.keys) - 1
+            self.done[query] = (int(data[0][width]) if data else 0, rows, width)
+        total, rows, width = self.done[query]
+        if count is None:
+            return rows().columns(*range(width))  # the query's own columns, by position
+        one_row = sa.text("SELECT CAST(:n AS BIGINT) AS unexpected_row_count").bindparams(n=total)
+        with engine.get_connection() as connection:
+            return engine._execute_query_with_recovery(connection, one_row).freeze()()
+
+
+#: The unexpected-rows queries of the validation running now (``validate_table``, which
+#: holds ``_lock``); None between validations.
+_unexpected_rows: UnexpectedRows | None = None
+
+
 @cache
 def install_duckdb_workaround() -> None:
-    """Make GX's SQL engine read DuckDB results while the connection is still open."""
+    """Make GX's SQL engine read DuckDB results while the connection is still open, and
+    run each unexpected-rows query once (``UnexpectedRows``)."""
     from great_expectations.execution_engine import sqlalchemy_execution_engine as sae
+    from sqlalchemy.sql.elements import TextClause
 
     original = sae.SqlAlchemyExecutionEngine.execute_query
     if getattr(original, "_wlz_duckdb_patch", False):
@@ -58,6 +156,11 @@ def install_duckdb_workaround() -> None:
     def execute_query(self, query):  # type: ignore[no-untyped-def]
         if self.engine.dialect.name != "duckdb":
             return original(self, query)
+        known = _unexpected_rows
+        if known is not None and isinstance(query, TextClause):
+            answered = known.answer(self, query.text)
+            if answered is not None:
+                return answered
         with self.get_connection() as connection:
             result = self._execute_query_with_recovery(connection, query)
             return result.freeze()()
@@ -421,6 +524,7 @@ def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
         ExpectationSuiteIdentifier,
     )
 
+    global _unexpected_rows
     install_duckdb_workaround()
     install_template_cache()
     with _lock:
@@ -428,6 +532,7 @@ def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
         root.mkdir(parents=True, exist_ok=True)
         ctx = _context(root)
         ds = _datasource(ctx, root, warehouse)
+        _unexpected_rows = UnexpectedRows.of_suite(suite)
         try:
             columns = _columns(ds, table)
             try:
@@ -469,6 +574,7 @@ def validate_table(warehouse: Path, table: str, suite: Any) -> SuiteOutcome:
                 build_index=not res.success,
             )
         finally:
+            _unexpected_rows = None
             ds.get_execution_engine().engine.dispose()
             ds.get_engine().dispose()
     outcome = SuiteOutcome(table=table, validation_result=res)
