@@ -204,6 +204,35 @@ def _one_rebuilt_job() -> dg.JobDefinition:
     )
 
 
+def _ingest(name: str, files: int) -> dg.AssetsDefinition:
+    """An ingest asset as assets/ingest.py materialises it, having taken in ``files``."""
+
+    @dg.asset(name=name)
+    def _i() -> dg.MaterializeResult:
+        PROBE.step(name, 0.0)
+        return dg.MaterializeResult(metadata={"files_ingested": files, "files_seen": 3})
+
+    return _i
+
+
+def _ingest_job(files: int) -> dg.JobDefinition:
+    # the table after the ingest is slow: the import is seen to start before it ends
+    @dg.asset(deps=["raw"])
+    def slow_table() -> dg.MaterializeResult:
+        PROBE.step("slow_table", 1.0)
+        return dg.MaterializeResult(metadata={"rebuilt": False})
+
+    return _job([_ingest("raw", files), slow_table], [_checked("slow_table")])
+
+
+def _one_file_taken_in_job() -> dg.JobDefinition:
+    return _ingest_job(files=1)
+
+
+def _nothing_taken_in_job() -> dg.JobDefinition:
+    return _ingest_job(files=0)
+
+
 def _job(assets: list, checks: list | None = None) -> dg.JobDefinition:
     defs = dg.Definitions(
         assets=assets,
@@ -311,6 +340,21 @@ def test_gx_is_imported_once_a_table_has_been_rebuilt(gx_imports):
     assert [n for n, _, _ in PROBE.seen].count("gx_import") == 1
     # not for the unchanged table before it: only after the rebuilt one had materialised
     assert PROBE.index("gx_import", "start") > PROBE.index("changed", "end")
+
+
+def test_gx_is_imported_once_an_ingest_has_taken_in_a_file(gx_imports):
+    # its tables will be rebuilt: the import starts before they are, not after
+    result = _run(_one_file_taken_in_job, 2)
+    assert result.success
+    assert gx_imports.wait(30)
+    assert PROBE.index("raw", "end") < PROBE.index("gx_import", "start")
+    assert PROBE.index("gx_import", "start") < PROBE.index("slow_table", "end")
+
+
+def test_an_ingest_that_took_in_nothing_does_not_import_gx(gx_imports):
+    result = _run(_nothing_taken_in_job, 2)
+    assert result.success
+    assert not gx_imports.wait(1.0)
 
 
 def test_one_step_at_a_time_leaves_the_import_to_the_gx_worker(gx_imports):
