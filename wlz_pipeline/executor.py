@@ -123,23 +123,26 @@ def _import_gx() -> None:
         log.warning("importing GX ahead of the suites failed", exc_info=True)
 
 
+def _materialised(event, name: str) -> object:  # noqa: ANN001 - a DagsterEvent
+    """The value of metadata entry ``name`` of an asset materialisation event (None for
+    any other event, or without that entry)."""
+    if event.event_type_value != "ASSET_MATERIALIZATION":
+        return None
+    value = event.event_specific_data.materialization.metadata.get(name)
+    return getattr(value, "value", value)
+
+
 def rebuilt_table(event) -> bool:  # noqa: ANN001 - a DagsterEvent
     """Whether ``event`` materialised a table that was built again (``rebuilt: true`` in
     its metadata: assets/models.py, the Python marts); one left as it was says false."""
-    if event.event_type_value != "ASSET_MATERIALIZATION":
-        return False
-    rebuilt = event.event_specific_data.materialization.metadata.get("rebuilt")
-    return rebuilt is not None and getattr(rebuilt, "value", rebuilt) is True
+    return _materialised(event, "rebuilt") is True
 
 
 def took_in_files(event) -> bool:  # noqa: ANN001 - a DagsterEvent
     """Whether ``event`` materialised an ingest asset that took in new files
     (``files_ingested`` above 0 in its metadata: assets/ingest.py): the tables built
     from them will be rebuilt, and their suites validate."""
-    if event.event_type_value != "ASSET_MATERIALIZATION":
-        return False
-    taken = event.event_specific_data.materialization.metadata.get("files_ingested")
-    taken = getattr(taken, "value", taken)
+    taken = _materialised(event, "files_ingested")
     return isinstance(taken, int) and taken > 0
 
 

@@ -95,7 +95,6 @@ class UnexpectedRows:
     def __init__(self, queries: list[str]) -> None:
         self.patterns = [p for p in map(formatted_query_pattern, queries) if p is not None]
         self.done: dict[str, tuple[int, Any, int]] = {}  # query -> (total, rows, width)
-        self.runs = 0  # queries run by this (each counted once, for tests and logs)
 
     @classmethod
     def of_suite(cls, suite: Any) -> UnexpectedRows:
@@ -123,9 +122,7 @@ class UnexpectedRows:
                 f"SELECT *, count(*) OVER () AS {_TOTAL_COLUMN} FROM ({query}) "
                 f"AS wlz_unexpected_rows LIMIT {int(MAX_RESULT_RECORDS)}"
             )
-            with engine.get_connection() as connection:
-                rows = engine._execute_query_with_recovery(connection, bounded).freeze()
-            self.runs += 1
+            rows = _frozen(engine, bounded)
             data = rows.data
             width = len(rows.metadata.keys) - 1
             self.done[query] = (int(data[0][width]) if data else 0, rows, width)
@@ -133,8 +130,14 @@ class UnexpectedRows:
         if count is None:
             return rows().columns(*range(width))  # the query's own columns, by position
         one_row = sa.text("SELECT CAST(:n AS BIGINT) AS unexpected_row_count").bindparams(n=total)
-        with engine.get_connection() as connection:
-            return engine._execute_query_with_recovery(connection, one_row).freeze()()
+        return _frozen(engine, one_row)()
+
+
+def _frozen(engine: Any, query: Any) -> Any:
+    """``query``'s whole result, read while GX's connection is open (a DuckDB cursor is
+    empty once it has closed), as a SQLAlchemy ``FrozenResult``: call it for a result."""
+    with engine.get_connection() as connection:
+        return engine._execute_query_with_recovery(connection, query).freeze()
 
 
 #: The unexpected-rows queries of the validation running now (``validate_table``, which
@@ -161,9 +164,7 @@ def install_duckdb_workaround() -> None:
             answered = known.answer(self, query.text)
             if answered is not None:
                 return answered
-        with self.get_connection() as connection:
-            result = self._execute_query_with_recovery(connection, query)
-            return result.freeze()()
+        return _frozen(self, query)()
 
     execute_query._wlz_duckdb_patch = True  # type: ignore[attr-defined]
     sae.SqlAlchemyExecutionEngine.execute_query = execute_query
